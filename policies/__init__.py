@@ -1,0 +1,132 @@
+"""Policies behind one interface (`policies.base.Policy`) and the one constructor, `make_policy`.
+
+| name             | what                                                                       |
+| ---------------- | -------------------------------------------------------------------------- |
+| ``"random"``     | uniform actions, seeded per episode (`policies.random`)                    |
+| ``"expert"``     | the task's expert: BabyAI bot, Meta-World scripted (`policies.scripted`),  |
+|                  | Atari RAM-scripted (`policies.atari_ram`), SB3 zoo (`policies.sb3`)        |
+| ``path/to/x.zip``| a stable-baselines3 checkpoint (`policies.sb3`)                            |
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+from policies.base import Policy, PolicyState
+
+__all__ = ["Policy", "PolicyState", "NoExpertError", "make_policy", "task_domain", "POLICY_NAMES"]
+
+POLICY_NAMES = ("random", "expert")
+
+
+class NoExpertError(LookupError):
+    """No expert policy exists (yet) for a task."""
+
+
+def task_domain(task_id: str) -> str:
+    """The domain of a task id (``"dmc-pixels-cartpole-swingup"`` -> ``"dmc"``).
+
+    Uses `envs.task_spec` when the registry knows the task, else the id's prefix.
+    """
+    try:
+        import envs
+
+        return envs.task_spec(task_id).domain
+    except (ImportError, AttributeError):
+        return task_id.split("-", 1)[0]
+
+
+def _no_expert(task_id: str, why: str) -> NoExpertError:
+    return NoExpertError(
+        f"No expert exists for task {task_id!r}: {why}. Train one with "
+        f"`gato train-expert --task {task_id}` (stable-baselines3; see README 'Expert data'), then pass "
+        "its checkpoint as the policy (`--policy path/to/model.zip`) or install it where "
+        "policies.sb3.zoo_expert finds it."
+    )
+
+
+def _action_space(task_id: str, envs: Sequence[Any] | None, action_space: Any):
+    if action_space is not None:
+        return action_space
+    if envs:
+        return envs[0].action_space
+    import envs as envs_mod
+
+    env = envs_mod.make(task_id)
+    try:
+        return env.action_space
+    finally:
+        env.close()
+
+
+def make_policy(name: str, task_id: str, envs: Sequence[Any] | None = None, **kw: Any) -> Policy:
+    """Build a policy for ``task_id``.
+
+    Args:
+        name: ``"random"``, ``"expert"`` or a path to a stable-baselines3 ``.zip`` checkpoint.
+        task_id: registry id, e.g. ``"babyai-goto-red-ball"``.
+        envs: the wrapped envs the policy will act in, in batch order. Privileged experts (the
+            BabyAI bot, Atari RAM experts) read their state and require them.
+        **kw: ``action_space=`` for ``"random"`` without envs; anything else goes to the SB3 loader.
+
+    Returns:
+        A `Policy`.
+
+    Raises:
+        NoExpertError: ``"expert"`` on a task without one (message says how to train one).
+        ValueError: an unknown policy name.
+
+    Example:
+        >>> import gymnasium as gym
+        >>> make_policy("random", "babyai-goto-red-ball", action_space=gym.spaces.Discrete(7)).name
+        'random'
+    """
+    if name == "random":
+        from policies.random import RandomPolicy
+
+        return RandomPolicy(_action_space(task_id, envs, kw.pop("action_space", None)))
+    if name == "expert":
+        return _make_expert(task_id, envs)
+    if name.endswith(".zip") or os.path.isfile(name):
+        if not os.path.isfile(name):
+            raise FileNotFoundError(f"Policy checkpoint {name!r} does not exist.")
+        try:
+            from policies import sb3
+        except ImportError as e:
+            raise ImportError(f"Loading SB3 checkpoint {name!r} needs policies/sb3.py ({e}).") from e
+        if not hasattr(sb3, "load_policy"):
+            raise ImportError("policies.sb3 has no load_policy(path, task_id) to load an SB3 checkpoint yet.")
+        return sb3.load_policy(name, task_id, **kw)
+    raise ValueError(
+        f"Unknown policy {name!r} for task {task_id!r}: use one of {POLICY_NAMES} or a path to an "
+        "existing stable-baselines3 .zip checkpoint."
+    )
+
+
+def _make_expert(task_id: str, envs: Sequence[Any] | None) -> Policy:
+    domain = task_domain(task_id)
+    if domain == "babyai":
+        from policies.scripted import BabyAIBotPolicy
+
+        return BabyAIBotPolicy(envs or [])
+    if domain == "metaworld":
+        from policies.scripted import MetaWorldScriptedPolicy
+
+        return MetaWorldScriptedPolicy(task_id)
+    if domain == "atari":
+        try:
+            from policies.atari_ram import ram_expert
+        except ImportError as e:
+            raise _no_expert(task_id, f"policies.atari_ram is not available ({e})") from e
+        expert = ram_expert(task_id, envs)
+        if expert is not None:
+            return expert
+    try:
+        from policies.sb3 import zoo_expert
+    except ImportError as e:
+        raise _no_expert(task_id, f"policies.sb3 is not available ({e})") from e
+    expert = zoo_expert(task_id)
+    if expert is None:
+        raise _no_expert(task_id, "no scripted expert and no trained SB3 checkpoint for it")
+    return expert
