@@ -33,7 +33,7 @@ def task_domain(task_id: str) -> str:
         import envs
 
         return envs.task_spec(task_id).domain
-    except (ImportError, AttributeError):
+    except (ImportError, AttributeError, KeyError):  # registry not built yet, or a test-only task id
         return task_id.split("-", 1)[0]
 
 

@@ -1,0 +1,122 @@
+"""Reference scores for expert normalization: one data file, `eval/references.json`, failing loudly.
+
+Each task has a ``random`` and an ``expert`` entry, each with its return and its provenance:
+
+- Atari: random and *human* returns of the standard Atari-57 table (``expert.kind == "human"``).
+- Procgen: R_min / R_max (easy distribution) of Cobbe et al. 2019.
+- DMC: 0 / 1000, the suite's return scale (1000 steps, rewards in [0, 1]).
+- BabyAI, Meta-World: the project's own measured returns of the random policy and the scripted
+  expert, with the command that measured them (`eval.measure_references`).
+
+Example:
+    >>> from eval.references import reference
+    >>> ref = reference("atari-pong")
+    >>> ref.random, ref.expert
+    (-20.7, 14.6)
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+REFERENCES_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "references.json")
+
+
+class MissingReferenceError(KeyError):
+    """A task has no reference entry (the message lists the closest ids and how to add one)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The normalization anchors of one task.
+
+    Attributes:
+        task_id: registry id.
+        random: return of the random policy (normalized score 0).
+        expert: return of the expert (normalized score 1); human for Atari, R_max for Procgen.
+        expert_kind: ``"human"``, ``"r_max"``, ``"scale"`` (DMC 1000), ``"scripted"``, ``"sb3"``, ...
+        random_source: provenance of ``random`` (paper/table or the exact command).
+        expert_source: provenance of ``expert``.
+        random_success: measured success rate of the random policy, where measured.
+        expert_success: measured success rate of the expert, where measured.
+    """
+
+    task_id: str
+    random: float
+    expert: float
+    expert_kind: str
+    random_source: str
+    expert_source: str
+    random_success: float | None = None
+    expert_success: float | None = None
+
+
+def _read(path: str) -> dict[str, Any]:
+    with open(path) as f:
+        return json.load(f)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(path: str, mtime: float) -> dict[str, Reference]:
+    raw = _read(path)
+    out = {}
+    for task_id, e in raw["tasks"].items():
+        r, x = e.get("random"), e.get("expert")
+        if r is None or x is None:  # an incomplete entry is missing, not zero
+            continue
+        out[task_id] = Reference(
+            task_id=task_id, random=float(r["return"]), expert=float(x["return"]),
+            expert_kind=str(x.get("kind", "")), random_source=str(r.get("source", "")),
+            expert_source=str(x.get("source", "")), random_success=r.get("success_rate"),
+            expert_success=x.get("success_rate"),
+        )
+    return out
+
+
+def load_references(path: str | None = None) -> dict[str, Reference]:
+    """All complete entries of the reference file (re-read when the file changes)."""
+    path = path or REFERENCES_PATH
+    return _load_cached(path, os.path.getmtime(path))
+
+
+def reference(task_id: str, path: str | None = None) -> Reference:
+    """The `Reference` of ``task_id``.
+
+    Raises:
+        MissingReferenceError: no complete entry; the message lists the closest ids.
+    """
+    refs = load_references(path)
+    if task_id not in refs:
+        close = difflib.get_close_matches(task_id, list(refs), n=3, cutoff=0.6)
+        hint = f" Closest: {', '.join(close)}." if close else ""
+        raise MissingReferenceError(
+            f"No reference scores for task {task_id!r} in {path or REFERENCES_PATH}.{hint} Measure them with "
+            f"`python -m eval.measure_references --tasks {task_id}` (random and expert rollouts), or add an "
+            "entry with its source."
+        )
+    return refs[task_id]
+
+
+def update_references(entries: dict[str, dict[str, Any]], path: str | None = None) -> None:
+    """Merge ``{task_id: {"random": {...}, "expert": {...}}}`` into the file (atomic write).
+
+    Only the given sub-entries are replaced: updating ``expert`` keeps the task's ``random``.
+    """
+    path = path or REFERENCES_PATH
+    raw = _read(path) if os.path.exists(path) else {"tasks": {}}
+    for task_id, e in entries.items():
+        raw["tasks"].setdefault(task_id, {}).update(e)
+    raw["tasks"] = dict(sorted(raw["tasks"].items()))
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(raw, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)

@@ -1,0 +1,260 @@
+"""The normalized-score report: per-task rows, per-domain aggregates, JSON + Markdown + PNG.
+
+`build_report` turns `RolloutResult`s (any policies, any tasks) into a `Report`;
+`write_report` writes ``report.json``, ``report.md`` and ``report.png`` (the fraction of tasks at
+or above each expert-normalized threshold, like Gato's Figure 5). Later stages add their own
+material without a new report: more `RolloutResult`s (e.g. policy ``"gato-79m"``) become more
+rows, and ``extra_sections`` / ``Report.extra`` carry anything else (vision-language metrics, ...).
+
+CLI::
+
+    gato score results.json [more.json ...] [--out-dir reports/]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from eval.references import reference
+from eval.rollout import RolloutResult, load_results
+from eval.scoring import HALF_EXPERT, Aggregate, aggregate, fraction_above, normalized_score
+
+THRESHOLDS = tuple(np.round(np.linspace(0.0, 1.0, 21), 2).tolist())  # 0%, 5%, ..., 100% of expert
+ALL = "all"
+
+
+@dataclass
+class TaskRow:
+    """One policy on one task."""
+
+    policy: str
+    task_id: str
+    domain: str
+    episodes: int
+    mean_return: float
+    std_return: float
+    normalized: float
+    success_rate: float | None
+    random_ref: float
+    expert_ref: float
+    expert_kind: str
+
+
+@dataclass
+class DomainRow:
+    """One policy on one domain (or ``"all"`` tasks): rliable aggregates of normalized scores."""
+
+    policy: str
+    domain: str
+    n_tasks: int
+    n_runs: int
+    mean: float
+    median: float
+    iqm: float
+    ci: dict[str, tuple[float, float]]
+    n_at_least_half: int
+    success_rate: float | None
+
+
+@dataclass
+class Report:
+    """Everything `write_report` writes.
+
+    Attributes:
+        tasks: per (policy, task) rows, in input order.
+        domains: per (policy, domain) aggregates, plus (policy, ``"all"``).
+        thresholds: normalized-score thresholds of the Figure-5 curve.
+        fraction_above: ``{policy: {domain: [fraction of tasks >= threshold, ...]}}``.
+        extra_sections: (title, Markdown body) appended to ``report.md`` by later stages.
+        extra: free JSON-able payload stored under ``"extra"`` in ``report.json``.
+    """
+
+    tasks: list[TaskRow]
+    domains: list[DomainRow]
+    thresholds: list[float]
+    fraction_above: dict[str, dict[str, list[float]]]
+    extra_sections: list[tuple[str, str]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _domain(task_id: str) -> str:
+    from policies import task_domain
+
+    return task_domain(task_id)
+
+
+def build_report(results: Sequence[RolloutResult], reps: int = 2000, seed: int = 0) -> Report:
+    """Normalize every result and aggregate per (policy, domain) with rliable.
+
+    Raises:
+        MissingReferenceError / InvertedReferenceError: a task without a usable reference.
+    """
+    if not results:
+        raise ValueError("build_report() got no rollout results.")
+    task_rows: list[TaskRow] = []
+    per_episode: dict[tuple[str, str], dict[str, np.ndarray]] = {}  # (policy, domain) -> task -> scores
+    successes: dict[tuple[str, str], list[float]] = {}
+    for r in results:
+        ref = reference(r.task_id)
+        norm = np.atleast_1d(normalized_score(r.task_id, np.asarray(r.returns), ref))  # (E,)
+        domain = _domain(r.task_id)
+        task_rows.append(TaskRow(
+            policy=r.policy, task_id=r.task_id, domain=domain, episodes=len(r.returns), mean_return=r.mean_return,
+            std_return=float(np.std(r.returns)), normalized=float(norm.mean()), success_rate=r.success_rate,
+            random_ref=ref.random, expert_ref=ref.expert, expert_kind=ref.expert_kind,
+        ))
+        for key in ((r.policy, domain), (r.policy, ALL)):
+            per_episode.setdefault(key, {})[r.task_id] = norm
+            if r.success_rate is not None:
+                successes.setdefault(key, []).append(r.success_rate)
+    domain_rows: list[DomainRow] = []
+    fractions: dict[str, dict[str, list[float]]] = {}
+    for (policy, domain), scores in per_episode.items():
+        agg: Aggregate = aggregate(scores, reps=reps, seed=seed)
+        sr = successes.get((policy, domain))
+        domain_rows.append(DomainRow(
+            policy=policy, domain=domain, n_tasks=agg.n_tasks, n_runs=agg.n_runs, mean=agg.mean,
+            median=agg.median, iqm=agg.iqm, ci=agg.ci, n_at_least_half=agg.n_at_least_half,
+            success_rate=None if not sr else float(np.mean(sr)),
+        ))
+        fractions.setdefault(policy, {})[domain] = fraction_above(list(agg.task_means.values()), THRESHOLDS).tolist()
+    domain_rows.sort(key=lambda d: (d.policy, d.domain == ALL, d.domain))
+    return Report(task_rows, domain_rows, list(THRESHOLDS), fractions)
+
+
+def _fmt(x: float | None, pct: bool = True) -> str:
+    if x is None:
+        return "-"
+    return f"{100 * x:.1f}" if pct else f"{x:.2f}"
+
+
+def format_domain_table(report: Report) -> str:
+    """Markdown: per (policy, domain) mean / median / IQM in % of expert with 95% CIs."""
+    lines = ["| policy | domain | tasks | mean % [95% CI] | median % [95% CI] | IQM % [95% CI] | tasks >= 50% | success % |",
+             "| --- | --- | ---: | --- | --- | --- | ---: | ---: |"]
+    for d in report.domains:
+        cells = [f"{_fmt(getattr(d, m))} [{_fmt(d.ci[m][0])}, {_fmt(d.ci[m][1])}]" for m in ("mean", "median", "iqm")]
+        lines.append(f"| {d.policy} | {d.domain} | {d.n_tasks} | " + " | ".join(cells)
+                     + f" | {d.n_at_least_half}/{d.n_tasks} | {_fmt(d.success_rate)} |")
+    return "\n".join(lines)
+
+
+def format_task_table(report: Report) -> str:
+    """Markdown: per (policy, task) mean return, normalized score and success rate."""
+    lines = ["| policy | task | episodes | mean return | normalized % | success % | random ref | expert ref |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for t in report.tasks:
+        lines.append(f"| {t.policy} | {t.task_id} | {t.episodes} | {t.mean_return:.3f} | {_fmt(t.normalized)} | "
+                     f"{_fmt(t.success_rate)} | {t.random_ref:g} | {t.expert_ref:g} ({t.expert_kind}) |")
+    return "\n".join(lines)
+
+
+def to_markdown(report: Report) -> str:
+    parts = ["# Expert-normalized scores", "",
+             "Normalized score = (return - random) / (expert - random); aggregates by rliable over "
+             "(episodes, tasks), 95% stratified-bootstrap CIs.", "", "## Per domain", "",
+             format_domain_table(report), "", "## Per task", "", format_task_table(report)]
+    for title, body in report.extra_sections:
+        parts += ["", f"## {title}", "", body]
+    return "\n".join(parts) + "\n"
+
+
+def plot_fraction_above(report: Report, path: str) -> None:
+    """PNG: fraction of tasks at or above each normalized threshold, one panel per policy (Gato Fig. 5)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    policies = list(report.fraction_above)
+    fig, axes = plt.subplots(1, len(policies), figsize=(4.5 * len(policies), 3.6), squeeze=False)
+    x = 100 * np.asarray(report.thresholds)
+    for ax, policy in zip(axes[0], policies):
+        for domain, frac in report.fraction_above[policy].items():
+            style = dict(color="k", lw=2.5) if domain == ALL else dict(lw=1.5)
+            ax.plot(x, 100 * np.asarray(frac), label=domain, drawstyle="steps-post", **style)
+        ax.axvline(100 * HALF_EXPERT, color="grey", ls=":", lw=1)
+        ax.set(title=policy, xlabel="score threshold (% of expert)", ylabel="tasks at or above (%)",
+               xlim=(0, 100), ylim=(0, 102))
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _atomic_write(path: str, text: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_report(
+    results: Sequence[RolloutResult] | Report,
+    out_dir: str,
+    extra_sections: Sequence[tuple[str, str]] = (),
+    extra: dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """Write ``report.json``, ``report.md`` and ``report.png`` into ``out_dir``.
+
+    Args:
+        results: rollout results (normalized and aggregated here) or an already built `Report`.
+        out_dir: created if missing.
+        extra_sections: (title, Markdown) sections appended to the Markdown report.
+        extra: JSON-able payload merged into ``report.extra``.
+
+    Returns:
+        ``{"json": path, "markdown": path, "png": path}``.
+    """
+    report = results if isinstance(results, Report) else build_report(results)
+    report.extra_sections = list(report.extra_sections) + list(extra_sections)
+    report.extra.update(extra or {})
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {k: os.path.join(out_dir, f"report.{ext}") for k, ext in (("json", "json"), ("markdown", "md"), ("png", "png"))}
+    _atomic_write(paths["json"], json.dumps(asdict(report), indent=1))
+    _atomic_write(paths["markdown"], to_markdown(report))
+    tmp_png = os.path.join(out_dir, f".report.tmp{os.getpid()}.png")
+    plot_fraction_above(report, tmp_png)
+    os.replace(tmp_png, paths["png"])
+    return paths
+
+
+@dataclass
+class ScoreConfig:
+    """`gato score`: print the expert-normalized table of rollout result files."""
+
+    results: tuple[str, ...]
+    """Result JSON files written by `gato rollout` (or `eval.rollout.save_results`)."""
+    out_dir: str | None = None
+    """If set, also write report.json, report.md and report.png there."""
+    per_task: bool = True
+    """Also print the per-task table."""
+    reps: int = 2000
+    """Bootstrap replications for the 95% CIs."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tyro
+
+    argv = list(argv or [])
+    if argv and not argv[0].startswith("-"):  # `gato score a.json b.json` -> positional files
+        files = []
+        while argv and not argv[0].startswith("-"):
+            files.append(argv.pop(0))
+        argv = ["--results", *files, *argv]
+    cfg = tyro.cli(ScoreConfig, args=argv)
+    results = [r for path in cfg.results for r in load_results(path)]
+    report = build_report(results, reps=cfg.reps)
+    print(format_domain_table(report))
+    if cfg.per_task:
+        print()
+        print(format_task_table(report))
+    if cfg.out_dir:
+        paths = write_report(report, cfg.out_dir)
+        print(f"\nwrote {', '.join(paths.values())}")
+    return 0
