@@ -1,0 +1,23 @@
+"""One task registry over five domains, on one observation convention (`envs.convention`).
+
+Public API: `make`, `task_ids`, `task_spec`, `TaskSpec`, `DOMAINS`. See README "Environments".
+
+Example:
+    >>> import envs
+    >>> env = envs.make("metaworld-reach")
+    >>> obs, info = env.reset(seed=0)
+    >>> obs["continuous"].shape, env.action_space
+    ((39,), Box(-1.0, 1.0, (4,), float32))
+"""
+
+from envs.registry import (
+    DOMAINS,
+    MissingDependencyError,
+    TaskSpec,
+    UnknownTaskError,
+    make,
+    task_ids,
+    task_spec,
+)
+
+__all__ = ["DOMAINS", "MissingDependencyError", "TaskSpec", "UnknownTaskError", "make", "task_ids", "task_spec"]
