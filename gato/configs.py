@@ -1,0 +1,125 @@
+"""Model configurations: the three published Gato sizes and small CPU sizes.
+
+The paper's table (GATO_SPEC "Model") gives blocks, heads, width, a feed-forward size of 4x width
+and the key/value size. Counting parameters of that table literally does not reproduce the
+paper's totals; the totals (79M / 364M / 1.18B) are reproduced, for all three sizes at once, by
+``vocab * width`` (one shared embedding) plus about ``11 * width**2`` per block: attention is
+``4 * width**2`` (Q, K, V, output), so the feed-forward holds ``7 * width**2``. A GEGLU
+feed-forward has three matrices (value, gate, output) of ``width x hidden``, so
+**[project choice]** ``ffw_hidden = 7/3 * width`` (rounded to a multiple of 128). The literal
+alternatives are off by more than 5%: a GEGLU with ``hidden = 4 * width`` gives 1.68B for the
+largest size, one that splits ``4 * width`` into value and gate halves gives 1.08B.
+
+Run ``python -m gato.configs`` to print every config's parameter count next to the paper's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass
+
+VOCAB_SIZE = 34_050  # GATO_SPEC "Token ids"; gato.tokenizer.PAD + 1
+
+
+@dataclass(frozen=True)
+class GatoConfig:
+    """Shape of a Gato transformer. Saved as JSON beside every checkpoint."""
+
+    name: str
+    """Registry name, e.g. ``gato-79m``."""
+    num_layers: int
+    """Number of transformer blocks."""
+    num_heads: int
+    """Attention heads per block."""
+    width: int
+    """Model width (embedding size) D."""
+    head_dim: int
+    """Key/value size per head; ``num_heads * head_dim`` need not equal ``width``."""
+    ffw_hidden: int
+    """GEGLU inner width: value and gate are each ``width -> ffw_hidden``, then ``ffw_hidden -> width``."""
+    vocab_size: int = VOCAB_SIZE
+    """Shared input/output embedding rows (34,050: text, continuous, discrete, separator, pad)."""
+    max_len: int = 1024
+    """Context length L in slots (training sequences and the KV cache capacity)."""
+    local_positions: int = 512
+    """Rows of the learned local (within-observation) position table."""
+    patch_position_bins: int = 128
+    """Rows of each learned patch row / column position table."""
+    patch_size: int = 16
+    """Image patch side; a patch slot carries ``patch_size**2 * 3`` pixels."""
+    patch_channels: int = 64
+    """Channels of the per-patch ResNet-v2 block (a multiple of 32 for GroupNorm's 32 groups)."""
+    paper_params: int | None = None
+    """The paper's parameter count for this size, if it is a published one."""
+    suggested_lr: float = 1e-4
+    """Peak learning rate the trainer uses unless told otherwise (paper: 1e-4)."""
+
+    def __post_init__(self) -> None:
+        if self.patch_channels % 32:
+            raise ValueError(f"patch_channels={self.patch_channels} must be a multiple of 32 "
+                             "(GroupNorm with 32 groups)")
+        if self.patch_size % 4:
+            raise ValueError(f"patch_size={self.patch_size} must be a multiple of 4")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GatoConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown GatoConfig fields {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+
+def _paper(name: str, layers: int, heads: int, width: int, head_dim: int, params: int) -> GatoConfig:
+    hidden = round(7 * width / 3 / 128) * 128  # see the module docstring
+    return GatoConfig(name, layers, heads, width, head_dim, hidden, paper_params=params)
+
+
+CONFIGS: dict[str, GatoConfig] = {
+    # published sizes (GATO_SPEC "Model")
+    "gato-79m": _paper("gato-79m", 8, 24, 768, 32, 79_000_000),
+    "gato-364m": _paper("gato-364m", 12, 12, 1536, 128, 364_000_000),
+    "gato-1.18b": _paper("gato-1.18b", 24, 16, 2048, 128, 1_180_000_000),
+    # CPU sizes: tests (seconds) and the demo (a 30-minute CPU run)
+    "gato-tiny": GatoConfig("gato-tiny", 2, 2, 32, 16, 64, max_len=64, patch_channels=32,
+                            suggested_lr=1e-3),
+    "gato-small": GatoConfig("gato-small", 4, 4, 128, 32, 320, max_len=256, patch_channels=32,
+                             suggested_lr=1e-3),
+    "gato-demo": GatoConfig("gato-demo", 6, 6, 192, 32, 448, max_len=512, patch_channels=32,
+                            suggested_lr=6e-4),
+}
+
+
+def get_config(name: str) -> GatoConfig:
+    """The registered config ``name``; an unknown name raises listing the known ones."""
+    if name not in CONFIGS:
+        import difflib
+
+        close = difflib.get_close_matches(name, CONFIGS, n=3)
+        raise KeyError(f"unknown model config {name!r}; known: {sorted(CONFIGS)}"
+                       + (f" (did you mean {', '.join(close)}?)" if close else ""))
+    return CONFIGS[name]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print each config's parameter count (built on the meta device, no memory) vs the paper's."""
+    from gato.model import count_parameters
+
+    del argv
+    print(f"{'config':<12}{'layers':>7}{'heads':>6}{'width':>6}{'ffw':>6}{'params':>15}{'paper':>15}{'ratio':>7}")
+    for name, cfg in CONFIGS.items():
+        n = count_parameters(cfg)
+        paper = f"{cfg.paper_params:,}" if cfg.paper_params else "-"
+        ratio = f"{n / cfg.paper_params:.3f}" if cfg.paper_params else "-"
+        print(f"{name:<12}{cfg.num_layers:>7}{cfg.num_heads:>6}{cfg.width:>6}{cfg.ffw_hidden:>6}"
+              f"{n:>15,}{paper:>15}{ratio:>7}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,391 @@
+"""The Gato transformer: slot embedding, a pre-norm decoder trunk, shared-embedding logits.
+
+Layout of one forward pass (GATO_SPEC "Model", "Images", "A timestep..."):
+
+- ``embed(slots)``: a token slot is a row of the shared embedding table (34,050 x D); a patch
+  slot is one ResNet-v2 block over its 16x16x3 pixels projected to D, plus learned patch row and
+  column embeddings (128 bins each; the bin is drawn uniformly from the patch's interval in
+  training mode and is the interval's rounded mean in eval mode). Observation slots
+  (``local_positions >= 0``) add the learned local position table (512 rows); action slots add
+  one learned action embedding. There is no absolute position embedding: order comes from the
+  causal mask alone **[project choice]** (the paper names only the two encodings above), which
+  also lets the KV cache drop old slots without renumbering.
+- ``trunk(x)``: pre-norm blocks (LayerNorm -> causal SDPA attention; LayerNorm -> GEGLU), then
+  the final LayerNorm.
+- ``logits(hidden)``: ``hidden @ token_embedding.T`` (input and output embeddings shared).
+- ``forward(batch) -> (loss, metrics)``: the hidden states at ``loss_mask`` slots are gathered
+  first, so the 34k-way output layer runs only where there is a target.
+
+Incremental decoding (for the closed-loop policy)::
+
+    model.eval()
+    cache = model.new_cache(batch_size=B)                 # KVCache, capacity config.max_len
+    with torch.inference_mode():
+        hidden, cache = model.decode(slots, cache)        # slots: Slots or TokenBatch, (B, T)
+        logits = model.logits(hidden[:, -1], vocab_range=(lo, hi))   # (B, hi - lo)
+
+``decode`` appends the T new slots of every row (or of the rows named by ``rows=``) after that
+row's ``cache.lengths[b]`` cached slots and returns their final-norm hidden states ``(B, T, D)``;
+rows may hold different lengths. It equals a full forward over the concatenated slots (tested to
+1e-5 in fp32). When a row would overflow ``cache.capacity``, ``decode`` raises; the caller frees
+room first, either
+
+- cheaply: ``cache.drop(n, start=s)`` removes slots ``[s, s + n)`` of each row and shifts the
+  rest left (e.g. ``s`` = prompt length, ``n`` = the oldest timestep's slot count). The kept keys
+  and values were computed while the dropped slots were visible (like Transformer-XL memory), so
+  this is an approximation of re-encoding, not an equal; or
+- exactly: ``cache.reset(rows)`` and ``decode`` the kept slots again (costs one prefill).
+
+``cache.reset(rows)`` also starts a new episode for those rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Protocol
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from gato.batch import TokenBatch
+from gato.configs import GatoConfig
+
+
+class SlotsLike(Protocol):
+    """What ``embed`` reads: the input fields shared by ``Slots`` and ``TokenBatch``."""
+
+    tokens: torch.Tensor
+    is_patch: torch.Tensor
+    patches: torch.Tensor
+    patch_positions: torch.Tensor
+    local_positions: torch.Tensor
+    is_action: torch.Tensor
+
+
+@dataclass
+class Slots:
+    """Model inputs for B rows of T new slots (a ``TokenBatch`` without targets); see ``TokenBatch``.
+
+    Attributes:
+        tokens: (B, T) int64 ids; ``PAD`` at patch slots.
+        is_patch: (B, T) bool.
+        patches: (P, 16*16*3) float32 pixels of the patch slots in ``is_patch.nonzero()`` order.
+        patch_positions: (B, T, 4) int64 ``(row_from, row_to, col_from, col_to)`` in [0, 128].
+        local_positions: (B, T) int64 position inside the observation, -1 if not an observation slot.
+        is_action: (B, T) bool.
+    """
+
+    tokens: torch.Tensor
+    is_patch: torch.Tensor
+    patches: torch.Tensor
+    patch_positions: torch.Tensor
+    local_positions: torch.Tensor
+    is_action: torch.Tensor
+
+    def to(self, device: torch.device | str) -> "Slots":
+        return Slots(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+
+@dataclass
+class KVCache:
+    """Preallocated keys and values of every layer for B rows of up to ``capacity`` slots.
+
+    Attributes:
+        keys: per layer, (B, H, S, head_dim).
+        values: per layer, (B, H, S, head_dim).
+        lengths: (B,) int64, the number of slots cached per row.
+    """
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    lengths: torch.Tensor
+
+    @classmethod
+    def allocate(cls, config: GatoConfig, batch_size: int, capacity: int | None = None,
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> "KVCache":
+        shape = (batch_size, config.num_heads, capacity or config.max_len, config.head_dim)
+        return cls([torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.num_layers)],
+                   [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.num_layers)],
+                   torch.zeros(batch_size, dtype=torch.long, device=device))
+
+    @property
+    def batch_size(self) -> int:
+        return self.lengths.shape[0]
+
+    @property
+    def capacity(self) -> int:
+        return self.keys[0].shape[2]
+
+    def reset(self, rows: torch.Tensor | list[int] | None = None) -> None:
+        """Empty the given rows (all if None); their old keys are masked out, not zeroed."""
+        if rows is None:
+            self.lengths.zero_()
+        else:
+            self.lengths[torch.as_tensor(rows, device=self.lengths.device)] = 0
+
+    def drop(self, n: int | torch.Tensor, start: int = 0) -> None:
+        """Remove slots ``[start, start + n)`` of each row and shift the later slots left.
+
+        Args:
+            n: slots to drop, an int or a (B,) tensor (per row); rows with fewer slots after
+                ``start`` lose only what they have.
+            start: first dropped slot, e.g. the prompt length to keep the prompt.
+        """
+        dev = self.lengths.device
+        n = torch.as_tensor(n, device=dev).expand(self.batch_size)
+        n = torch.minimum(n, (self.lengths - start).clamp(min=0))  # (B,)
+        j = torch.arange(self.capacity, device=dev)[None, :]  # (1, S)
+        src = torch.where(j < start, j, j + n[:, None]).clamp(max=self.capacity - 1)  # (B, S)
+        for store in (self.keys, self.values):
+            for t in store:
+                idx = src[:, None, :, None].expand_as(t)  # (B, H, S, hd)
+                t.copy_(torch.gather(t, 2, idx))
+        self.lengths -= n
+
+
+class PatchEncoder(nn.Module):
+    """One ResNet-v2 (pre-activation) block per patch, GroupNorm(32) and GELU, projected to D.
+
+    A 4x4-stride convolution first maps the 16x16x3 pixels to C channels on a 4x4 grid (GroupNorm
+    with 32 groups needs at least 32 channels); then ``x + conv(gelu(gn(conv(gelu(gn(x))))))``;
+    then GroupNorm, GELU and a linear map of the flattened (C, 4, 4) grid to the model width.
+    """
+
+    def __init__(self, config: GatoConfig):
+        super().__init__()
+        c, p = config.patch_channels, config.patch_size
+        self.patch_size = p
+        self.stem = nn.Conv2d(3, c, kernel_size=4, stride=4)
+        self.norm1 = nn.GroupNorm(32, c)
+        self.conv1 = nn.Conv2d(c, c, kernel_size=3, padding=1)
+        self.norm2 = nn.GroupNorm(32, c)
+        self.conv2 = nn.Conv2d(c, c, kernel_size=3, padding=1)
+        self.norm_out = nn.GroupNorm(32, c)
+        self.proj = nn.Linear(c * (p // 4) ** 2, config.width)
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        p = self.patch_size
+        x = patches.view(-1, p, p, 3).permute(0, 3, 1, 2)  # (P, 3, p, p); pixels are row-major HWC
+        x = self.stem(x)  # (P, C, p/4, p/4)
+        h = self.conv1(F.gelu(self.norm1(x)))
+        x = x + self.conv2(F.gelu(self.norm2(h)))
+        x = F.gelu(self.norm_out(x))
+        return self.proj(x.flatten(1))  # (P, D)
+
+
+class Attention(nn.Module):
+    """Multi-head causal self-attention through ``F.scaled_dot_product_attention``."""
+
+    def __init__(self, config: GatoConfig):
+        super().__init__()
+        self.num_heads, self.head_dim = config.num_heads, config.head_dim
+        inner = config.num_heads * config.head_dim
+        self.qkv = nn.Linear(config.width, 3 * inner, bias=False)
+        self.out = nn.Linear(inner, config.width, bias=False)
+
+    def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        b, t, _ = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        return q, k, v  # each (B, H, T, hd)
+
+    def _merge(self, y: torch.Tensor) -> torch.Tensor:
+        b, _, t, _ = y.shape
+        return self.out(y.transpose(1, 2).reshape(b, t, -1))  # (B, T, D)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self._qkv(x)
+        return self._merge(F.scaled_dot_product_attention(q, k, v, is_causal=True))
+
+    def decode(self, x: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+               rows: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Write this step's keys/values at ``positions`` (B', T) of cache ``rows`` (B',), attend."""
+        q, k, v = self._qkv(x)
+        b = rows[:, None].expand_as(positions)  # (B', T)
+        k_cache[b, :, positions] = k.transpose(1, 2).to(k_cache.dtype)  # indexed view is (B', T, H, hd)
+        v_cache[b, :, positions] = v.transpose(1, 2).to(v_cache.dtype)
+        s = mask.shape[-1]
+        keys, values = k_cache[rows, :, :s], v_cache[rows, :, :s]  # (B', H, S', hd)
+        y = F.scaled_dot_product_attention(q.to(keys.dtype), keys, values, attn_mask=mask)
+        return self._merge(y.to(x.dtype))
+
+
+class GEGLU(nn.Module):
+    """Feed-forward ``W_out (value * gelu(gate))`` with ``[value, gate] = W_in x``."""
+
+    def __init__(self, config: GatoConfig):
+        super().__init__()
+        self.inp = nn.Linear(config.width, 2 * config.ffw_hidden, bias=False)
+        self.out = nn.Linear(config.ffw_hidden, config.width, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        value, gate = self.inp(x).chunk(2, dim=-1)
+        return self.out(value * F.gelu(gate))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block."""
+
+    def __init__(self, config: GatoConfig):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(config.width)
+        self.attn = Attention(config)
+        self.norm2 = nn.LayerNorm(config.width)
+        self.ffw = GEGLU(config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.ffw(self.norm2(x))
+
+    def decode(self, x: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+               rows: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn.decode(self.norm1(x), k_cache, v_cache, rows, positions, mask)
+        return x + self.ffw(self.norm2(x))
+
+
+class GatoModel(nn.Module):
+    """The Gato decoder; see the module docstring for the methods and the decoding API."""
+
+    def __init__(self, config: GatoConfig):
+        super().__init__()
+        self.config = config
+        d = config.width
+        self.token_embedding = nn.Embedding(config.vocab_size, d)
+        self.patch_encoder = PatchEncoder(config)
+        self.patch_row_embedding = nn.Embedding(config.patch_position_bins, d)
+        self.patch_col_embedding = nn.Embedding(config.patch_position_bins, d)
+        self.local_position_embedding = nn.Embedding(config.local_positions, d)
+        self.action_embedding = nn.Parameter(torch.zeros(d))
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.num_layers))
+        self.final_norm = nn.LayerNorm(d)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """GPT-2 style: N(0, 0.02) for matrices and tables, residual outputs scaled by depth."""
+        residual_std = 0.02 / math.sqrt(2 * self.config.num_layers)
+        for name, p in self.named_parameters():
+            if name.startswith("patch_encoder.") and "norm" not in name:
+                continue  # convolutions keep PyTorch's fan-in init
+            if p.ndim >= 2 or name == "action_embedding":
+                std = residual_std if name.endswith(("attn.out.weight", "ffw.out.weight")) else 0.02
+                nn.init.normal_(p, 0.0, std)
+
+    # ---- embedding -----------------------------------------------------------------------------
+    def patch_position_bins(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Row and column bins (P,) of patches with intervals (P, 4) ``(r0, r1, c0, c1)``.
+
+        Training mode draws a bin uniformly from ``[from, to)``; eval mode takes the rounded
+        mean of the interval's bins, ``floor((from + to) / 2)``.
+        """
+        lo, hi = positions[:, 0::2], positions[:, 1::2]  # (P, 2) rows, cols
+        if self.training:
+            u = torch.rand(lo.shape, device=lo.device)
+            bins = lo + (u * (hi - lo)).long()
+        else:
+            bins = (lo + hi) // 2
+        bins = bins.clamp(max=self.config.patch_position_bins - 1)
+        return bins[:, 0], bins[:, 1]
+
+    def embed(self, slots: SlotsLike) -> torch.Tensor:
+        """Embed (B, T) slots to (B, T, D)."""
+        b, t = slots.tokens.shape
+        x = self.token_embedding(slots.tokens)  # (B, T, D); patch slots hold PAD, replaced below
+        if slots.patches.shape[0]:
+            where = slots.is_patch.reshape(-1).nonzero().squeeze(1)  # (P,) row-major, as patches are
+            rows, cols = self.patch_position_bins(slots.patch_positions.reshape(b * t, 4)[where])
+            pe = self.patch_encoder(slots.patches.to(x.dtype))
+            pe = pe + self.patch_row_embedding(rows) + self.patch_col_embedding(cols)  # (P, D)
+            x = x.reshape(b * t, -1).index_copy(0, where, pe.to(x.dtype)).view(b, t, -1)
+        is_obs = slots.local_positions >= 0
+        x = x + self.local_position_embedding(slots.local_positions.clamp(min=0)) * is_obs[..., None]
+        return x + self.action_embedding * slots.is_action[..., None]
+
+    # ---- trunk and head ------------------------------------------------------------------------
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Causal transformer over (B, T, D) embeddings; returns final-norm hidden states."""
+        for block in self.blocks:
+            x = block(x)
+        return self.final_norm(x)
+
+    def logits(self, hidden: torch.Tensor, vocab_range: tuple[int, int] | None = None) -> torch.Tensor:
+        """(..., D) hidden states -> (..., V) logits, or (..., hi - lo) for ``vocab_range=(lo, hi)``."""
+        w = self.token_embedding.weight
+        if vocab_range is not None:
+            w = w[vocab_range[0]:vocab_range[1]]
+        return hidden @ w.T
+
+    def forward(self, batch: TokenBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Masked next-token cross-entropy over a batch.
+
+        Returns:
+            loss: mean cross-entropy over the ``loss_mask`` slots.
+            metrics: detached tensors: ``loss``, ``accuracy``, ``targets`` (count) and per domain
+                ``loss_sum/<domain>`` and ``targets/<domain>``.
+        """
+        hidden = self.trunk(self.embed(batch))  # (B, L, D)
+        mask = batch.loss_mask
+        logits = self.logits(hidden[mask])  # (N, V): only at target slots
+        targets = batch.targets[mask]  # (N,)
+        per_target = F.cross_entropy(logits.float(), targets, reduction="none")  # (N,)
+        count = mask.sum()
+        loss = per_target.sum() / count.clamp(min=1)
+        metrics = {"loss": loss.detach(), "targets": count,
+                   "accuracy": (logits.argmax(-1) == targets).sum() / count.clamp(min=1)}
+        row_of_target = mask.nonzero()[:, 0]  # (N,)
+        row_loss = torch.zeros(mask.shape[0], device=loss.device).index_add_(
+            0, row_of_target, per_target.detach())  # (B,)
+        row_count = mask.sum(1)  # (B,)
+        for domain in sorted(set(batch.domains)):
+            sel = torch.tensor([d == domain for d in batch.domains], device=loss.device)
+            metrics[f"loss_sum/{domain}"] = row_loss[sel].sum()
+            metrics[f"targets/{domain}"] = row_count[sel].sum()
+        return loss, metrics
+
+    # ---- incremental decoding ------------------------------------------------------------------
+    def new_cache(self, batch_size: int, capacity: int | None = None) -> KVCache:
+        """An empty KV cache on this model's device and dtype (capacity defaults to ``max_len``)."""
+        p = self.token_embedding.weight
+        return KVCache.allocate(self.config, batch_size, capacity, p.device, p.dtype)
+
+    def decode(self, slots: SlotsLike, cache: KVCache,
+               rows: torch.Tensor | list[int] | None = None) -> tuple[torch.Tensor, KVCache]:
+        """Append (B', T) new slots to cache rows ``rows`` (all B rows if None).
+
+        Returns:
+            hidden: (B', T, D) final-norm hidden states of the new slots (feed to ``logits``).
+            cache: the same cache, updated in place (lengths advanced by T).
+
+        Raises:
+            ValueError: a row would exceed ``cache.capacity``; free room with ``cache.drop``.
+        """
+        dev = cache.lengths.device
+        rows_t = (torch.arange(cache.batch_size, device=dev) if rows is None
+                  else torch.as_tensor(rows, device=dev, dtype=torch.long))
+        x = self.embed(slots)  # (B', T, D)
+        if x.shape[0] != rows_t.shape[0]:
+            raise ValueError(f"decode got {x.shape[0]} rows of slots for {rows_t.shape[0]} cache rows")
+        t = x.shape[1]
+        start = cache.lengths[rows_t]  # (B',)
+        end = start + t
+        if bool((end > cache.capacity).any()):
+            raise ValueError(
+                f"KV cache full: rows {rows_t[end > cache.capacity].tolist()} would hold "
+                f"{end.max().item()} slots > capacity {cache.capacity}; free room with "
+                "cache.drop(n, start) or cache.reset(rows) and re-decode the kept slots")
+        positions = start[:, None] + torch.arange(t, device=dev)  # (B', T) slots being written
+        keys = torch.arange(int(end.max()), device=dev)  # (S',)
+        mask = (keys[None, None, :] <= positions[:, :, None])[:, None]  # (B', 1, T, S') causal
+        for i, block in enumerate(self.blocks):
+            x = block.decode(x, cache.keys[i], cache.values[i], rows_t, positions, mask)
+        cache.lengths[rows_t] = end
+        return self.final_norm(x), cache
+
+    decode_step = decode  # the name TEAM.md's planned API uses
+
+
+def count_parameters(config: GatoConfig) -> int:
+    """Parameters of ``GatoModel(config)``, counted on the meta device (allocates nothing)."""
+    with torch.device("meta"):
+        model = GatoModel(config)
+    return sum(p.numel() for p in model.parameters())
