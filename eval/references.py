@@ -110,13 +110,22 @@ def update_references(entries: dict[str, dict[str, Any]], path: str | None = Non
 
     Only the given sub-entries are replaced: updating ``expert`` keeps the task's ``random``.
     """
+    import fcntl
+
     path = path or REFERENCES_PATH
-    raw = _read(path) if os.path.exists(path) else {"tasks": {}}
-    for task_id, e in entries.items():
-        raw["tasks"].setdefault(task_id, {}).update(e)
-    raw["tasks"] = dict(sorted(raw["tasks"].items()))
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(raw, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
+    # Measurements of several domains run as separate processes: serialize read-modify-write.
+    import hashlib
+    import tempfile
+
+    lock_path = os.path.join(tempfile.gettempdir(), f"gato-refs-{hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:12]}.lock")
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        raw = _read(path) if os.path.exists(path) else {"tasks": {}}
+        for task_id, e in entries.items():
+            raw["tasks"].setdefault(task_id, {}).update(e)
+        raw["tasks"] = dict(sorted(raw["tasks"].items()))
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump(raw, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, path)

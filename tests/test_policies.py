@@ -1,0 +1,70 @@
+"""Policies: random determinism, the BabyAI bot and a Meta-World scripted expert, make_policy errors."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from eval.rollout import rollout
+from policies import NoExpertError, make_policy
+from policies.random import RandomPolicy
+
+
+def test_random_policy_is_seeded_per_env_and_reseedable():
+    pi = RandomPolicy(gym.spaces.Discrete(5))
+    start = np.ones(3, dtype=bool)
+
+    def draw(state, k=20):
+        return np.stack([pi.act({}, state, start)[0] for _ in range(k)])  # (k, 3)
+
+    a, b = draw(pi.initial_state(3, seed=7)), draw(pi.initial_state(3, seed=7))
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.int64 and a.min() >= 0 and a.max() <= 4
+    assert not np.array_equal(a[:, 0], a[:, 1])  # envs have their own streams
+    # env 2 of seed 7 is the stream of seed 9: reseeding env 0 with 9 replays env 2's actions.
+    s = pi.reseed(pi.initial_state(3, seed=0), [0], [9])
+    np.testing.assert_array_equal(draw(s)[:, 0], a[:, 2])
+
+
+def test_random_policy_box_actions_in_unit_box():
+    pi = make_policy("random", "metaworld-reach", action_space=gym.spaces.Box(-1, 1, (4,), np.float32))
+    actions, _ = pi.act({}, pi.initial_state(2, seed=0), np.ones(2, bool))
+    assert actions.shape == (2, 4) and actions.dtype == np.float32 and np.abs(actions).max() <= 1
+
+
+def test_random_policy_rejects_unscaled_box():
+    with pytest.raises(ValueError, match="Box"):
+        RandomPolicy(gym.spaces.Box(-2, 2, (3,)))
+
+
+def test_unknown_policy_name():
+    with pytest.raises(ValueError, match="'greedy'"):
+        make_policy("greedy", "babyai-goto-red-ball", action_space=gym.spaces.Discrete(7))
+
+
+def test_missing_expert_says_how_to_train_one(monkeypatch):
+    fake = types.ModuleType("policies.sb3")
+    fake.zoo_expert = lambda task_id: None
+    monkeypatch.setitem(sys.modules, "policies.sb3", fake)
+    with pytest.raises(NoExpertError, match="gato train-expert --task procgen-coinrun"):
+        make_policy("expert", "procgen-coinrun")
+
+
+def test_babyai_bot_needs_envs():
+    with pytest.raises(ValueError, match="envs="):
+        make_policy("expert", "babyai-goto-red-ball")
+
+
+def test_babyai_bot_solves_goto_red_ball():
+    r = rollout("expert", "babyai-goto-red-ball", episodes=3, seed=0, num_envs=2)
+    assert r.successes == [True, True, True]
+    assert min(r.returns) > 0.5  # reward 1 - 0.9 * steps / 64 on success
+
+
+def test_metaworld_scripted_reach_succeeds():
+    r = rollout("expert", "metaworld-reach", episodes=1, seed=0, max_steps=150)
+    assert r.successes == [True]
