@@ -42,6 +42,10 @@ M = 256.0  # mu-law M: |x| >= M maps to +-1
 PATCH_SIZE = 16
 POSITION_BINS = 128  # patch row/column intervals are quantized into this many bins
 
+# Patch pixels: (p / 255 * 2 - 1) / 4 == p * PATCH_SCALE - PATCH_SHIFT, in float32.
+PATCH_SCALE = np.float32(2.0 / 255.0 / 4.0)
+PATCH_SHIFT = np.float32(0.25)
+
 TEXT_BOS = 1  # SentencePiece <s> of tokenizer.model.v1
 TEXT_EOS = 2  # SentencePiece </s> of tokenizer.model.v1
 
@@ -327,8 +331,8 @@ def patchify(images: np.ndarray) -> np.ndarray:
 def normalize_patches(patches: np.ndarray) -> np.ndarray:
     """uint8 pixels to float32 ``(pixel / 255 * 2 - 1) / 4``: scaled to ``[-1, 1]``, then / sqrt(16)."""
     out = patches.astype(np.float32)
-    out *= np.float32(2.0 / 255.0 / 4.0)
-    out -= np.float32(0.25)
+    out *= PATCH_SCALE
+    out -= PATCH_SHIFT
     return out
 
 
