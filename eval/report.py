@@ -199,6 +199,7 @@ def write_report(
     out_dir: str,
     extra_sections: Sequence[tuple[str, str]] = (),
     extra: dict[str, Any] | None = None,
+    reps: int = 2000,
 ) -> dict[str, str]:
     """Write ``report.json``, ``report.md`` and ``report.png`` into ``out_dir``.
 
@@ -207,11 +208,12 @@ def write_report(
         out_dir: created if missing.
         extra_sections: (title, Markdown) sections appended to the Markdown report.
         extra: JSON-able payload merged into ``report.extra``.
+        reps: bootstrap replications when ``results`` are rollout results.
 
     Returns:
         ``{"json": path, "markdown": path, "png": path}``.
     """
-    report = results if isinstance(results, Report) else build_report(results)
+    report = results if isinstance(results, Report) else build_report(results, reps=reps)
     report.extra_sections = list(report.extra_sections) + list(extra_sections)
     report.extra.update(extra or {})
     os.makedirs(out_dir, exist_ok=True)
