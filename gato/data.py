@@ -1,0 +1,199 @@
+"""Training data: a weighted mixture of batch sources, collated into `TokenBatch`es.
+
+A **batch source** is anything with
+
+- ``domain: str``, the name its losses are logged under (``"atari"``, ``"vision-language"``...);
+- ``sample(batch_size, rng: np.random.Generator) -> list[gato.sequence.Slots]``, that many
+  sequences of at most ``sequence_length`` slots each (unpadded), drawn with ``rng`` only.
+
+Episode datasets become one `EpisodeDatasetSource` per domain (all tasks of that domain, each task
+equally likely, cut into sequences by `gato.sequence.SequenceSampler`). Other sources (vision-
+language, text) plug in through a ``module:function`` data spec: ``gato train --data
+my.module:make_source`` calls ``make_source(sequence_length=L)`` and takes the `BatchSource` (or
+list of them) it returns. The built-in ``gato.data:synthetic_source`` is a learnable toy for
+smoke tests and benchmarks.
+
+`Mixture` draws each sequence's source with the per-domain weights (equal by default) and collates
+the batch. One ``np.random.Generator`` drives the whole stream, so its state (`Mixture.state`)
+is all a checkpoint needs to resume the data exactly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections import defaultdict
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from envs.convention import Episode
+from gato import sequence as seq
+from gato.batch import TokenBatch
+
+
+class BatchSource(Protocol):
+    """A stream of training sequences of one domain (see the module docstring)."""
+
+    domain: str
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.Slots]: ...
+
+
+class EpisodeDatasetSource:
+    """The episode datasets of one domain, cut into L-slot sequences with prompt conditioning."""
+
+    def __init__(self, domain: str, datasets: Sequence[seq.EpisodeSource], sequence_length: int,
+                 prompt_prob: float = 0.25):
+        self.domain = domain
+        self.sampler = seq.SequenceSampler(
+            list(datasets), seq.SamplerConfig(sequence_length=sequence_length, prompt_prob=prompt_prob))
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.Slots]:
+        # SequenceSampler draws from its public `rng`; point it at the mixture's generator so one
+        # generator state describes the whole data stream.
+        self.sampler.rng = rng
+        return [self.sampler.sample() for _ in range(batch_size)]
+
+
+class Mixture:
+    """Draws batches from several sources with per-domain weights.
+
+    Args:
+        sources: one or more batch sources; their domains must be distinct.
+        sequence_length: L, the padded length of every batch.
+        domain_weights: relative weight per domain; a domain not named gets 1.0 (equal shares).
+        seed: seeds the generator (an int or a sequence such as ``(seed, rank)``).
+    """
+
+    def __init__(self, sources: Sequence[BatchSource], sequence_length: int,
+                 domain_weights: dict[str, float] | None = None, seed: int | Sequence[int] = 0):
+        domains = [s.domain for s in sources]
+        if not sources:
+            raise ValueError("no data sources: pass at least one --data DATASET")
+        if len(set(domains)) != len(domains):
+            raise ValueError(f"two sources share a domain in {domains}; merge them into one source")
+        weights = dict(domain_weights or {})
+        unknown = sorted(set(weights) - set(domains))
+        if unknown:
+            raise ValueError(f"--domain-weights names {unknown}, which no --data source provides "
+                             f"(domains: {sorted(domains)})")
+        w = np.array([float(weights.get(d, 1.0)) for d in domains])
+        if (w < 0).any() or w.sum() <= 0:
+            raise ValueError(f"domain weights must be >= 0 and not all 0, got {dict(zip(domains, w))}")
+        self.sources = list(sources)
+        self.probabilities = w / w.sum()
+        self.sequence_length = sequence_length
+        self.rng = np.random.default_rng(seed)
+
+    @property
+    def domains(self) -> list[str]:
+        return [s.domain for s in self.sources]
+
+    def next_batch(self, batch_size: int) -> TokenBatch:
+        """``batch_size`` sequences; each source's count is multinomial in its domain weight."""
+        counts = self.rng.multinomial(batch_size, self.probabilities)
+        sequences, domains = [], []
+        for source, n in zip(self.sources, counts):
+            if n:
+                drawn = source.sample(int(n), self.rng)
+                sequences += drawn
+                domains += [source.domain] * len(drawn)
+        return seq.collate(sequences, self.sequence_length, domains)
+
+    def state(self) -> dict[str, Any]:
+        """JSON-serializable generator state (restore with `load_state`)."""
+        return self.rng.bit_generator.state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state
+
+
+def open_datasets(paths: Sequence[str]) -> list[Any]:
+    """Open episode datasets with `datasets_gen.reader.open_dataset`; errors name the bad path."""
+    if not paths:
+        return []
+    try:
+        from datasets_gen.reader import open_dataset
+    except ImportError as e:
+        raise RuntimeError(f"cannot read episode datasets {list(paths)}: datasets_gen.reader is "
+                           f"not available ({e})") from e
+    out = []
+    for path in paths:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"dataset {path!r} does not exist (build it with `gato generate`)")
+        try:
+            ds = open_dataset(path)
+        except Exception as e:
+            raise ValueError(f"dataset {path!r} is unreadable: {type(e).__name__}: {e}") from e
+        if len(ds) == 0 or not any(ds.episode_length(i) for i in range(len(ds))):
+            raise ValueError(f"dataset {path!r} holds no timesteps (0 usable episodes)")
+        out.append(ds)
+    return out
+
+
+def build_sources(specs: Sequence[str], sequence_length: int, prompt_prob: float = 0.25) -> list[BatchSource]:
+    """Turn ``--data`` specs into batch sources.
+
+    A spec is an episode dataset path, or ``module:function`` naming a source factory called
+    as ``function(sequence_length=L)`` that returns a `BatchSource` or a list of them. Episode
+    datasets are grouped into one source per domain.
+    """
+    sources: list[BatchSource] = []
+    paths = []
+    for spec in specs:
+        if ":" in spec and not os.path.exists(spec):
+            module, _, func = spec.partition(":")
+            try:
+                factory = getattr(importlib.import_module(module), func)
+            except (ImportError, AttributeError) as e:
+                raise ValueError(f"data spec {spec!r}: cannot import {func!r} from {module!r} ({e})") from e
+            made = factory(sequence_length=sequence_length)
+            sources += list(made) if isinstance(made, (list, tuple)) else [made]
+        else:
+            paths.append(spec)
+    by_domain: dict[str, list[Any]] = defaultdict(list)
+    for ds in open_datasets(paths):
+        by_domain[seq.domain_of(ds.task_id)].append(ds)
+    sources += [EpisodeDatasetSource(d, dss, sequence_length, prompt_prob) for d, dss in sorted(by_domain.items())]
+    return sources
+
+
+# ---------------------------------------------------------------------------------------------
+# A learnable toy source (smoke tests, benchmarks, the distributed test)
+# ---------------------------------------------------------------------------------------------
+
+
+def synthetic_episodes(task_id: str, episodes: int = 8, steps: int = 12, seed: int = 0) -> list[Episode]:
+    """Toy episodes whose action is a function of the observation.
+
+    ``synthetic-copy``: 4 continuous observations, the action copies the first two (Box(2)).
+    ``synthetic-pixels``: a 16x32 image, the action is 1 if the right patch is brighter (Discrete).
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(episodes):
+        if task_id == "synthetic-copy":
+            obs = {"continuous": rng.uniform(-1, 1, (steps, 4)).astype(np.float32)}
+            actions = obs["continuous"][:, :2].copy()
+        elif task_id == "synthetic-pixels":
+            image = rng.integers(0, 256, (steps, 16, 32, 3), dtype=np.uint8)
+            obs = {"image": image, "discrete": rng.integers(0, 4, (steps, 1))}
+            actions = (image[:, :, 16:].mean((1, 2, 3)) > image[:, :, :16].mean((1, 2, 3))).astype(np.int64)
+        else:
+            raise ValueError(f"unknown synthetic task {task_id!r}; use synthetic-copy or synthetic-pixels")
+        out.append(Episode(task_id, obs, actions, np.zeros(steps, np.float32),
+                           np.zeros(steps, bool), np.zeros(steps, bool)))
+    return out
+
+
+def synthetic_source(sequence_length: int, pixels: bool = True) -> list[BatchSource]:
+    """Two toy domains, ``synthetic`` (continuous copy task) and ``synthetic_pixels`` (images)."""
+    copy = EpisodeDatasetSource("synthetic", [seq.EpisodeList(synthetic_episodes("synthetic-copy"))],
+                                sequence_length)
+    if not pixels:
+        return [copy]
+    px = EpisodeDatasetSource("synthetic_pixels",
+                              [seq.EpisodeList(synthetic_episodes("synthetic-pixels", seed=1))],
+                              sequence_length)
+    return [copy, px]

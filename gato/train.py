@@ -1,0 +1,402 @@
+"""`gato train`: train a Gato model on a mixture of datasets.
+
+    gato train --data DATASET [DATASET...] --config gato-small --steps 2000 --seed 0 --out runs/x
+    torchrun --nproc_per_node=N -m gato.train --data ... --out runs/x      # DDP (NCCL / gloo)
+
+Rerunning the same command resumes from ``RUN/checkpoints/latest`` exactly (weights, AdamW,
+step, and the torch / numpy / python / data RNG states). Logs go to ``RUN/metrics.csv``
+(step, loss, per-domain loss, lr, grad norm, tokens/s) and TensorBoard (``RUN/tb``).
+
+Optimizer **[project choice where the paper is silent]**: AdamW, betas (0.9, 0.95), eps 1e-8,
+weight decay 0.1 on the weight matrices of linear and convolution layers only; not on biases,
+norms, the shared token embedding or the position / action tables (embedding rows are updated
+only where used, so decay would shrink rare tokens' rows). Learning rate: linear warm-up to the
+peak, then cosine decay to peak / 10 at the last step. Gradient norm clipped to 1.0.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from gato import checkpoint, data
+from gato.batch import TokenBatch
+from gato.configs import get_config
+from gato.model import GatoModel
+
+
+@dataclass
+class Config:
+    """Train a Gato model. Rerun the same command to resume."""
+
+    data: tuple[str, ...]
+    """Episode dataset paths, and/or ``module:function`` batch-source factories (see gato.data)."""
+    out: str
+    """Run directory (checkpoints, metrics.csv, tb/)."""
+    config: str = "gato-tiny"
+    """Model config name (gato.configs.CONFIGS)."""
+    steps: int = 1000
+    """Optimizer steps in total (a resumed run continues up to this)."""
+    seed: int = 0
+    """Seed of weights init, data order and patch-position draws."""
+    batch_size: int = 8
+    """Sequences per step and process (global batch = batch_size x processes)."""
+    sequence_length: int | None = None
+    """Slots per sequence; None: the model's max_len."""
+    lr: float | None = None
+    """Peak learning rate; None: the model config's suggested rate."""
+    min_lr_ratio: float = 0.1
+    """Cosine decay ends at lr x this (paper: decay by 10x)."""
+    warmup_steps: int | None = None
+    """Linear warm-up steps; None: 1.5% of steps (paper: 15k of 1M), at least 1."""
+    weight_decay: float = 0.1
+    """AdamW weight decay on weight matrices (not on norms, biases, embedding tables)."""
+    betas: tuple[float, float] = (0.9, 0.95)
+    """AdamW betas."""
+    eps: float = 1e-8
+    """AdamW epsilon."""
+    grad_clip: float = 1.0
+    """Global gradient-norm clip."""
+    domain_weights: dict[str, float] = field(default_factory=dict)
+    """Relative sampling weight per domain, e.g. atari=2; unnamed domains get 1 (equal shares)."""
+    prompt_prob: float = 0.25
+    """Fraction of episode sequences prefixed with a prompt from another episode of the task."""
+    log_every: int = 10
+    """Steps between CSV / TensorBoard rows."""
+    ckpt_every: int = 500
+    """Steps between checkpoints (one is always written at the end)."""
+    keep_checkpoints: int = 2
+    """Checkpoints kept on disk (oldest deleted first)."""
+    device: str = "auto"
+    """auto (cuda if available), cpu or cuda."""
+    bf16: bool = True
+    """bf16 autocast on CUDA (ignored on CPU)."""
+    compile: bool = False
+    """torch.compile the transformer blocks (CUDA)."""
+    threads: int | None = None
+    """torch CPU threads per process; None: torch's default."""
+    tensorboard: bool = True
+    """Write TensorBoard event files to RUN/tb."""
+    progress: bool = True
+    """Show a tqdm progress bar with ETA (process 0)."""
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or inf; the run stops, its last good checkpoint stays."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Pieces the loop uses
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: str) -> Dist:
+    """Join the torchrun process group if launched by torchrun (NCCL on CUDA, gloo on CPU)."""
+    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
+        return Dist(device=torch.device("cuda" if use_cuda else "cpu"))
+    local = int(os.environ["LOCAL_RANK"])
+    if use_cuda:
+        torch.cuda.set_device(local)
+    dist.init_process_group("nccl" if use_cuda else "gloo")
+    return Dist(dist.get_rank(), dist.get_world_size(),
+                torch.device(f"cuda:{local}") if use_cuda else torch.device("cpu"))
+
+
+def make_optimizer(model: GatoModel, cfg: Config, lr: float) -> torch.optim.AdamW:
+    """AdamW with weight decay on linear / convolution weight matrices only (module docstring)."""
+    decay = {id(m.weight) for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))}
+    params = list(model.parameters())
+    groups = [{"params": [p for p in params if id(p) in decay], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in params if id(p) not in decay], "weight_decay": 0.0}]
+    fused = next(model.parameters()).is_cuda
+    return torch.optim.AdamW(groups, lr=lr, betas=cfg.betas, eps=cfg.eps, fused=fused)
+
+
+def learning_rate(step: int, peak: float, warmup: int, total: int, min_ratio: float) -> float:
+    """LR of update ``step`` (0-based): linear warm-up, then cosine from peak to peak * min_ratio."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def check_batch(batch: TokenBatch, vocab: int, max_len: int) -> None:
+    """Validate model inputs at the edge; errors quote the bad value."""
+    b, length = batch.tokens.shape
+    if length > max_len:
+        raise ValueError(f"batch of {length} slots exceeds the model's max_len {max_len}")
+    if int(batch.tokens.min()) < 0 or int(batch.tokens.max()) >= vocab:
+        raise ValueError(f"token ids must be in [0, {vocab}); got [{int(batch.tokens.min())}, {int(batch.tokens.max())}]")
+    if int(batch.local_positions.max()) >= 512:
+        raise ValueError(f"local position {int(batch.local_positions.max())} >= 512: an observation has "
+                         "more than 512 slots")
+    if int(batch.is_patch.sum()) != batch.patches.shape[0]:
+        raise ValueError(f"{int(batch.is_patch.sum())} patch slots but {batch.patches.shape[0]} patches")
+
+
+def describe_batch(batch: TokenBatch) -> str:
+    per = {d: batch.domains.count(d) for d in sorted(set(batch.domains))}
+    return f"{len(batch.domains)} sequences, domains {per}, {int(batch.loss_mask.sum())} targets"
+
+
+def rng_state(mixture: data.Mixture) -> dict[str, Any]:
+    """Every RNG that decides the run, as JSON."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    state = {"torch": torch.get_rng_state().tolist(),
+             "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+             "python": [py_state[0], list(py_state[1]), py_state[2]],
+             "mixture": mixture.state()}
+    if torch.cuda.is_available():
+        state["cuda"] = [s.tolist() for s in torch.cuda.get_rng_state_all()]
+    return state
+
+
+def set_rng_state(state: dict[str, Any], mixture: data.Mixture) -> None:
+    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
+    np.random.set_state((state["numpy"][0], np.array(state["numpy"][1], dtype=np.uint32), *state["numpy"][2:]))
+    random.setstate((state["python"][0], tuple(state["python"][1]), state["python"][2]))
+    mixture.load_state(state["mixture"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
+
+
+def replica_fingerprints(model: GatoModel, d: Dist) -> list[float]:
+    """A checksum of the parameters from every process (equal when DDP keeps them in sync)."""
+    with torch.no_grad():
+        flat = torch.cat([p.detach().double().flatten() for p in model.parameters()])
+        mine = (flat * torch.arange(1, flat.numel() + 1, device=flat.device, dtype=torch.float64).sqrt()).sum()
+    if d.world == 1:
+        return [mine.item()]
+    everyone = [torch.zeros_like(mine) for _ in range(d.world)]
+    dist.all_gather(everyone, mine)
+    return [x.item() for x in everyone]
+
+
+def save_checkpoint(cfg: Config, d: Dist, model: GatoModel, optimizer: torch.optim.Optimizer,
+                    mixture: data.Mixture, step: int) -> None:
+    """All processes write their RNG state; process 0 writes weights and optimizer, then commits."""
+    fingerprints = replica_fingerprints(model, d)
+    if len(set(fingerprints)) != 1:
+        raise RuntimeError(f"step {step}: parameters differ across processes {fingerprints}")
+    if d.main:
+        ckpt = checkpoint.begin(cfg.out, step)
+    if d.world > 1:
+        dist.barrier()
+    ckpt = checkpoint.tmp_dir(cfg.out, step)
+    checkpoint.write_json(ckpt / f"rng-rank{d.rank}.json", rng_state(mixture))
+    if d.world > 1:
+        dist.barrier()
+    if d.main:
+        checkpoint.write_model(ckpt, model, model.config)
+        torch.save(optimizer.state_dict(), ckpt / "optimizer.pt")
+        checkpoint.write_json(ckpt / "train_config.json", dataclasses.asdict(cfg))
+        checkpoint.write_json(ckpt / "state.json", {"step": step, "world_size": d.world,
+                                                     "replica_fingerprints": fingerprints})
+        checkpoint.commit(cfg.out, step, cfg.keep_checkpoints)
+    if d.world > 1:
+        dist.barrier()
+
+
+class MetricsLog:
+    """metrics.csv (rewritten up to the resumed step, then appended) and TensorBoard."""
+
+    def __init__(self, cfg: Config, domains: list[str], start_step: int):
+        self.path = Path(cfg.out) / "metrics.csv"
+        self.columns = ["step", "loss", "accuracy", "lr", "grad_norm", "tokens_per_s", "elapsed_s"] + [f"loss/{d}" for d in domains]
+        kept = []
+        if self.path.exists():  # drop rows logged after the checkpoint we resume from
+            with open(self.path) as f:
+                kept = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
+        tmp = self.path.with_name(".metrics.csv.tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, self.columns)
+            w.writeheader()
+            w.writerows(kept)
+        os.replace(tmp, self.path)
+        self.tb = None
+        if cfg.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(Path(cfg.out) / "tb"), purge_step=start_step + 1)
+
+    def write(self, row: dict[str, float]) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, self.columns).writerow(row)
+        if self.tb is not None:
+            for k, v in row.items():
+                if k != "step" and not (isinstance(v, float) and math.isnan(v)):
+                    self.tb.add_scalar(k, v, int(row["step"]))
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------------
+
+
+def train(cfg: Config) -> dict[str, float]:
+    """Train (or resume) per ``cfg``; returns the last logged row."""
+    d = setup_distributed(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    model_config = get_config(cfg.config)
+    length = cfg.sequence_length or model_config.max_len
+    if length > model_config.max_len:
+        raise ValueError(f"--sequence-length {length} exceeds {cfg.config}'s max_len {model_config.max_len}")
+    peak_lr = cfg.lr if cfg.lr is not None else model_config.suggested_lr
+    warmup = cfg.warmup_steps if cfg.warmup_steps is not None else max(1, round(0.015 * cfg.steps))
+    if d.main:
+        print(cfg, flush=True)
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)
+        checkpoint.write_json(Path(cfg.out) / "train_config.json", dataclasses.asdict(cfg))
+
+    # Same init on every process (DDP also broadcasts from process 0); data differs per process.
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    random.seed(cfg.seed)
+    sources = data.build_sources(cfg.data, length, cfg.prompt_prob)
+    mixture = data.Mixture(sources, length, cfg.domain_weights, seed=(cfg.seed, d.rank))
+    model = GatoModel(model_config).to(d.device)
+    optimizer = make_optimizer(model, cfg, peak_lr)
+
+    start_step = 0
+    resume = checkpoint.latest(cfg.out)
+    if resume is not None:
+        checkpoint.load_weights(resume, model)
+        optimizer.load_state_dict(torch.load(resume / "optimizer.pt", map_location=d.device))
+        rng_file = resume / f"rng-rank{d.rank}.json"
+        if not rng_file.exists():
+            raise ValueError(f"{resume} was written by fewer processes (no {rng_file.name}); resume "
+                             "with the same number of processes")
+        set_rng_state(json.loads(rng_file.read_text()), mixture)
+        start_step = int(json.loads((resume / "state.json").read_text())["step"])
+        if d.main:
+            print(f"resuming {cfg.out} from step {start_step} ({resume.name})", flush=True)
+
+    trainable: torch.nn.Module = model
+    if cfg.compile:
+        for block in model.blocks:
+            block.compile()
+    if d.world > 1:
+        # find_unused_parameters: a batch without images leaves the patch encoder unused.
+        trainable = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[d.device.index] if d.device.type == "cuda" else None,
+            find_unused_parameters=True)
+    autocast = torch.autocast("cuda", torch.bfloat16, enabled=cfg.bf16 and d.device.type == "cuda")
+    log = MetricsLog(cfg, mixture.domains, start_step) if d.main else None
+    bar = None
+    if d.main and cfg.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=start_step, desc="train", dynamic_ncols=True)
+
+    model.train()
+    sum_keys = ["loss", "accuracy", "grad_norm"] + [f"{k}/{dom}" for dom in mixture.domains
+                                                    for k in ("loss_sum", "targets")]
+    sums = torch.zeros(len(sum_keys), device=d.device)  # summed over the steps since the last row
+    row: dict[str, float] = {}
+    t_log, steps_since_log, slots_since_log, t_start = time.perf_counter(), 0, 0, time.perf_counter()
+    for step in range(start_step, cfg.steps):  # `step` updates done before this one
+        lr = learning_rate(step, peak_lr, warmup, cfg.steps, cfg.min_lr_ratio)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+
+        batch = mixture.next_batch(cfg.batch_size)
+        check_batch(batch, model_config.vocab_size, model_config.max_len)
+        with autocast:
+            loss, metrics = trainable(batch.to(d.device, non_blocking=True))
+
+        bad = torch.tensor(float(not torch.isfinite(loss)), device=d.device)
+        if d.world > 1:
+            dist.all_reduce(bad, op=dist.ReduceOp.MAX)  # every process stops together
+        if bad.item():
+            dump = Path(cfg.out) / f"nonfinite-batch-step{step + 1}-rank{d.rank}.pt"
+            torch.save(dataclasses.asdict(batch), dump)
+            last = checkpoint.latest(cfg.out)
+            raise NonFiniteLoss(
+                f"loss became {loss.item()} at step {step + 1} (process {d.rank}: {describe_batch(batch)}; "
+                f"batch saved to {dump}); the last good checkpoint is {last}")
+
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        metrics["grad_norm"] = grad_norm
+        sums += torch.stack([metrics[k].detach().float() if k in metrics else torch.zeros((), device=d.device)
+                             for k in sum_keys])
+        steps_since_log += 1
+        slots_since_log += batch.tokens.numel() * d.world
+        done = step + 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")
+
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            if d.world > 1:
+                dist.all_reduce(sums)
+            tot = dict(zip(sum_keys, sums.tolist()))
+            n_steps = steps_since_log * d.world
+            now = time.perf_counter()
+            row = {"step": done, "loss": tot["loss"] / n_steps, "accuracy": tot["accuracy"] / n_steps,
+                   "lr": lr, "grad_norm": tot["grad_norm"] / n_steps,
+                   "tokens_per_s": slots_since_log / (now - t_log), "elapsed_s": now - t_start}
+            for dom in mixture.domains:
+                n = tot[f"targets/{dom}"]
+                row[f"loss/{dom}"] = tot[f"loss_sum/{dom}"] / n if n else float("nan")
+            if log is not None:
+                log.write(row)
+            sums.zero_()
+            t_log, steps_since_log, slots_since_log = now, 0, 0
+
+        if done % cfg.ckpt_every == 0 or done == cfg.steps:
+            save_checkpoint(cfg, d, model, optimizer, mixture, done)
+
+    if bar is not None:
+        bar.close()
+    if log is not None:
+        log.close()
+    if d.world > 1:
+        dist.destroy_process_group()
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tyro
+
+    cfg = tyro.cli(Config, args=list(sys.argv[1:] if argv is None else argv))
+    train(cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Trainer tests on gato-tiny with the synthetic source: schedule, resume, bad input, mixture."""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from gato import checkpoint, data
+from gato.configs import get_config
+from gato.model import GatoModel
+from gato.train import Config, NonFiniteLoss, learning_rate, make_optimizer, train
+
+SYNTH = ("gato.data:synthetic_source",)
+
+
+def tiny_cfg(out, **kw) -> Config:
+    base = dict(data=SYNTH, out=str(out), config="gato-tiny", steps=6, batch_size=3, log_every=1,
+                ckpt_every=2, tensorboard=False, progress=False, threads=1)
+    base.update(kw)
+    return Config(**base)
+
+
+def losses(run) -> list[tuple[int, str, str, str]]:
+    with open(f"{run}/metrics.csv") as f:
+        return [(int(r["step"]), r["loss"], r["loss/synthetic"], r["loss/synthetic_pixels"]) for r in csv.DictReader(f)]
+
+
+def test_learning_rate_warms_up_then_decays_cosine_to_a_tenth():
+    lr = [learning_rate(s, 1.0, warmup=4, total=14, min_ratio=0.1) for s in range(15)]
+    assert lr[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert lr[4] == 1.0
+    assert lr[9] == pytest.approx(0.1 + 0.9 * 0.5)  # halfway through the decay
+    assert lr[14] == pytest.approx(0.1)
+
+
+def test_weight_decay_only_on_linear_and_conv_weights():
+    model = GatoModel(get_config("gato-tiny"))
+    opt = make_optimizer(model, tiny_cfg("unused"), lr=1e-3)
+    decayed = {id(p) for p in opt.param_groups[0]["params"]}
+    names = {n for n, p in model.named_parameters() if id(p) in decayed}
+    assert "blocks.0.attn.qkv.weight" in names and "patch_encoder.conv1.weight" in names
+    assert "token_embedding.weight" not in names and "action_embedding" not in names
+    assert not any("norm" in n or n.endswith(".bias") or "position" in n for n in names)
+    assert opt.param_groups[0]["weight_decay"] == 0.1 and opt.param_groups[1]["weight_decay"] == 0.0
+
+
+def test_killed_run_resumes_to_the_same_loss_curve(tmp_path, monkeypatch):
+    train(tiny_cfg(tmp_path / "straight"))
+
+    calls = {"n": 0}
+    forward = GatoModel.forward
+
+    def dies_at_step_5(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt("killed")
+        return forward(self, batch)
+
+    monkeypatch.setattr(GatoModel, "forward", dies_at_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_cfg(tmp_path / "killed"))
+    assert [r[0] for r in losses(tmp_path / "killed")] == [1, 2, 3, 4]
+    monkeypatch.setattr(GatoModel, "forward", forward)
+    train(tiny_cfg(tmp_path / "killed"))  # the same command again: resumes from step 4
+
+    assert losses(tmp_path / "killed") == losses(tmp_path / "straight")
+    a, _, _ = checkpoint.load(tmp_path / "straight")
+    b, _, extra = checkpoint.load(tmp_path / "killed")
+    assert extra["step"] == 6
+    for (n, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(p, q), n
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    forward = GatoModel.forward
+
+    def nan_at_step_3(self, batch):
+        calls["n"] += 1
+        loss, metrics = forward(self, batch)
+        return (loss * float("nan") if calls["n"] == 3 else loss), metrics
+
+    monkeypatch.setattr(GatoModel, "forward", nan_at_step_3)
+    with pytest.raises(NonFiniteLoss, match=r"at step 3 .*synthetic"):
+        train(tiny_cfg(tmp_path))
+    assert checkpoint.latest(tmp_path).name == "step-00000002"
+    assert (tmp_path / "nonfinite-batch-step3-rank0.pt").exists()
+
+
+def test_resuming_with_another_config_names_the_mismatch(tmp_path):
+    train(tiny_cfg(tmp_path, steps=1))
+    with pytest.raises(ValueError, match="num_layers: checkpoint 2 != requested 4"):
+        train(tiny_cfg(tmp_path, config="gato-small", steps=2))
+
+
+def test_loading_weights_of_another_vocabulary_names_it(tmp_path):
+    cfg = get_config("gato-tiny")
+    checkpoint.save(tmp_path, GatoModel(cfg), cfg, step=0)
+    import dataclasses
+
+    other = GatoModel(dataclasses.replace(cfg, vocab_size=33000))
+    with pytest.raises(ValueError, match="vocab_size: checkpoint 34050 != requested 33000"):
+        checkpoint.load_weights(checkpoint.latest(tmp_path), other)
+
+
+def test_load_returns_the_saved_model_in_eval_mode(tmp_path):
+    cfg = get_config("gato-tiny")
+    torch.manual_seed(3)
+    model = GatoModel(cfg)
+    checkpoint.save(tmp_path, model, cfg, step=7, train_config={"seed": 3})
+    loaded, loaded_cfg, extra = checkpoint.load(tmp_path)
+    assert loaded_cfg == cfg and not loaded.training
+    assert extra["step"] == 7 and extra["train_config"] == {"seed": 3}
+    assert torch.equal(loaded.token_embedding.weight, model.token_embedding.weight)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        checkpoint.load(tmp_path / "nothing")
+
+
+def test_empty_or_unreadable_dataset_is_named(tmp_path, monkeypatch):
+    class Empty:
+        task_id = "dmc-x"
+
+        def __len__(self):
+            return 0
+
+    def open_dataset(path):
+        if "broken" in str(path):
+            raise OSError("bad magic")
+        return Empty()
+
+    fake = types.ModuleType("datasets_gen.reader")
+    fake.open_dataset = open_dataset
+    if "datasets_gen.reader" not in sys.modules or not hasattr(sys.modules["datasets_gen.reader"], "open_dataset"):
+        monkeypatch.setitem(sys.modules, "datasets_gen.reader", fake)
+    else:
+        monkeypatch.setattr(sys.modules["datasets_gen.reader"], "open_dataset", open_dataset)
+    (tmp_path / "empty.h5").write_bytes(b"")
+    (tmp_path / "broken.h5").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty\.h5.*no timesteps"):
+        data.open_datasets([str(tmp_path / "empty.h5")])
+    with pytest.raises(ValueError, match=r"broken\.h5.*unreadable.*bad magic"):
+        data.open_datasets([str(tmp_path / "broken.h5")])
+    with pytest.raises(FileNotFoundError, match="missing.h5"):
+        data.open_datasets([str(tmp_path / "missing.h5")])
+
+
+def test_mixture_draws_domains_by_weight():
+    sources = data.synthetic_source(sequence_length=64)
+    mix = data.Mixture(sources, 64, {"synthetic": 3.0}, seed=0)
+    assert mix.probabilities.tolist() == [0.75, 0.25]
+    only = data.Mixture(sources, 64, {"synthetic": 0.0}, seed=0)
+    batch = only.next_batch(4)
+    assert batch.domains == ["synthetic_pixels"] * 4 and batch.tokens.shape == (4, 64)
+    assert int(batch.is_patch.sum()) == batch.patches.shape[0] > 0
+    with pytest.raises(ValueError, match="atari"):
+        data.Mixture(sources, 64, {"atari": 1.0})
+
+
+def test_mixture_state_replays_the_same_batches():
+    mix = data.Mixture(data.synthetic_source(64), 64, seed=1)
+    mix.next_batch(2)
+    state = mix.state()
+    a = mix.next_batch(3)
+    mix.load_state(state)
+    b = mix.next_batch(3)
+    assert torch.equal(a.tokens, b.tokens) and a.domains == b.domains
+
+
+def test_training_learns_the_synthetic_tasks(tmp_path):
+    row = train(tiny_cfg(tmp_path, steps=40, batch_size=4, log_every=10, ckpt_every=40, lr=3e-3,
+                         tensorboard=True, warmup_steps=4))
+    rows = losses(tmp_path)
+    assert [r[0] for r in rows] == [10, 20, 30, 40] and row["step"] == 40
+    first, last = rows[0], rows[-1]
+    assert float(first[1]) < math.log(34050) + 0.5  # starts near uniform over 34,050 ids
+    assert float(last[1]) < float(first[1]) - 2.5, rows
+    assert float(last[2]) < float(first[2]) and float(last[3]) < float(first[3])  # both domains
+    assert any((tmp_path / "tb").iterdir())
+    assert np.isfinite(row["tokens_per_s"]) and row["tokens_per_s"] > 0
