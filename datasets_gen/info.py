@@ -1,0 +1,65 @@
+"""`gato info DATASET`: a JSON summary of a dataset (the episodes the return filter keeps).
+
+    $ gato info data/demo/babyai-goto-red-ball
+    {"task": "babyai-goto-red-ball", "policy": "expert", "episodes": 64, "steps": 401, "return_mean": ..., ...}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from datasets_gen.format import METADATA
+
+
+@dataclass
+class Config:
+    """Print a JSON summary of a dataset."""
+
+    dataset: str
+    """dataset directory written by `gato generate`."""
+    all: bool = False
+    """summarize every recorded episode, not only those the return filter keeps."""
+
+
+def summary(path: str, meta: dict[str, Any] | None = None, filtered: bool = True) -> dict[str, Any]:
+    """``episodes``, ``steps``, ``return_mean``, ``return_std``, ``task``, ``policy`` (+ filter info)."""
+    if meta is None:
+        meta_path = os.path.join(path, METADATA)
+        if not os.path.exists(meta_path):
+            raise FileNotFoundError(f"{meta_path} does not exist: not a finished dataset (rerun its gato generate command)")
+        with open(meta_path) as f:
+            meta = json.load(f)
+    rows = meta["episodes"]
+    if filtered:
+        kept = set(meta["filter"]["kept"])
+        rows = [r for r in rows if r["index"] in kept]
+    returns = np.array([r["return"] for r in rows], dtype=np.float64)
+    return {
+        "task": meta["task_id"], "policy": meta["policy"], "episodes": len(rows),
+        "steps": int(sum(r["length"] for r in rows)),
+        "return_mean": float(returns.mean()) if len(rows) else None,
+        "return_std": float(returns.std()) if len(rows) else None,
+        "episodes_recorded": meta["episodes_recorded"], "expert_return": meta["expert_return"],
+        "filter": meta["filter"]["enabled"], "path": path,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tyro
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-"):  # `gato info DATASET`
+        argv = ["--dataset", argv[0], *argv[1:]]
+    cfg = tyro.cli(Config, args=argv)
+    print(json.dumps(summary(cfg.dataset, filtered=not cfg.all)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

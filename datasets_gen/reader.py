@@ -1,0 +1,198 @@
+"""Random access to a recorded dataset, reading lazily from the HDF5 shards.
+
+Nothing but ``metadata.json`` is loaded when a dataset is opened: returns and lengths come from it,
+and `EpisodeDataset.window` reads only the requested timesteps of one episode (HDF5 hyperslabs;
+images are chunked 32 steps at a time), so datasets larger than RAM work. At most
+``max_open_files`` shard files are held open (least recently used are closed). The object pickles
+without its open files, so it can go to DataLoader worker processes.
+
+Example:
+    >>> ds = open_dataset("data/demo/babyai-goto-red-ball")
+    >>> len(ds), ds.task_id
+    >>> ds.window(0, 0, 4).actions            # (4,) int64
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import OrderedDict
+from typing import Any
+
+import h5py
+import numpy as np
+
+from datasets_gen.format import METADATA, describe_space, episode_name, read_episode
+from envs.convention import Episode
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be read as asked (the message says which file and what to do)."""
+
+
+class CorruptShardError(DatasetError):
+    """A shard file is truncated or damaged; the message names the file and the episode."""
+
+
+class DatasetSpecError(DatasetError):
+    """The dataset's observation/action spaces differ from the task's (both are shown)."""
+
+
+_SPEC_CACHE: dict[str, tuple[dict, dict]] = {}
+
+
+def task_spaces(task_id: str) -> tuple[dict, dict]:
+    """(observation space, action space) descriptions of the registered task (cached per process)."""
+    if task_id not in _SPEC_CACHE:
+        import envs
+
+        env = envs.make(task_id)
+        try:
+            _SPEC_CACHE[task_id] = (describe_space(env.observation_space), describe_space(env.action_space))
+        finally:
+            env.close()
+    return _SPEC_CACHE[task_id]
+
+
+class EpisodeDataset:
+    """The episodes of one dataset directory (by default only those the return filter keeps).
+
+    Attributes:
+        path: dataset directory.
+        metadata: the parsed ``metadata.json`` (task, policy, seeds, versions, spaces, expert_return, ...).
+        indices: (N,) recorded episode index of each dataset item.
+    """
+
+    def __init__(self, path: str, filtered: bool = True, check_spec: bool = True, max_open_files: int = 8):
+        self.path = str(path)
+        meta_path = os.path.join(self.path, METADATA)
+        if not os.path.exists(meta_path):
+            hint = (" Generation did not finish: rerun the `gato generate` command in config.json to resume it."
+                    if os.path.exists(os.path.join(self.path, "config.json")) else " Is this a dataset directory?")
+            raise DatasetError(f"{meta_path} does not exist.{hint}")
+        with open(meta_path) as f:
+            self.metadata: dict[str, Any] = json.load(f)
+        rows = {r["index"]: r for r in self.metadata["episodes"]}
+        keep = self.metadata["filter"]["kept"] if filtered else sorted(rows)
+        self._rows = [rows[i] for i in keep]
+        self.indices = np.array([r["index"] for r in self._rows], dtype=np.int64)
+        self.max_open_files = max_open_files
+        self._files: OrderedDict[str, h5py.File] = OrderedDict()
+        if check_spec:
+            self.check_spec()
+
+    # -- description --------------------------------------------------------------------------
+    @property
+    def task_id(self) -> str:
+        return self.metadata["task_id"]
+
+    @property
+    def domain(self) -> str:
+        return self.metadata["domain"]
+
+    @property
+    def returns(self) -> np.ndarray:
+        """(N,) float64 episode returns, in dataset order."""
+        return np.array([r["return"] for r in self._rows], dtype=np.float64)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """(N,) int64 episode lengths."""
+        return np.array([r["length"] for r in self._rows], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def episode_length(self, i: int) -> int:
+        return int(self._row(i)["length"])
+
+    def check_spec(self) -> None:
+        """Raises `DatasetSpecError` if the recorded spaces differ from the registered task's."""
+        obs, act = task_spaces(self.task_id)
+        rec_obs, rec_act = self.metadata["observation_space"], self.metadata["action_space"]
+        if (obs, act) != (rec_obs, rec_act):
+            raise DatasetSpecError(
+                f"{self.path} does not match task {self.task_id!r}:\n"
+                f"  dataset observation space: {json.dumps(rec_obs)}\n  task    observation space: {json.dumps(obs)}\n"
+                f"  dataset action space: {json.dumps(rec_act)}\n  task    action space: {json.dumps(act)}\n"
+                "Regenerate the dataset with the current envs, or open it with check_spec=False if you know why they differ."
+            )
+
+    # -- reading ------------------------------------------------------------------------------
+    def _row(self, i: int) -> dict[str, Any]:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"episode {i} out of range for a dataset of {len(self)} episodes ({self.path})")
+        return self._rows[i]
+
+    def _file(self, shard: str) -> h5py.File:
+        f = self._files.pop(shard, None)
+        if f is None:
+            f = h5py.File(os.path.join(self.path, shard), "r")
+            while len(self._files) >= self.max_open_files:
+                self._files.popitem(last=False)[1].close()
+        self._files[shard] = f
+        return f
+
+    def window(self, i: int, start: int, stop: int) -> Episode:
+        """Timesteps ``[start, stop)`` of episode ``i`` (reads only those from disk)."""
+        row = self._row(i)
+        n = row["length"]
+        if not 0 <= start <= stop <= n:
+            raise IndexError(f"window [{start}, {stop}) outside episode {i} of length {n} ({self.path})")
+        shard_path = os.path.join(self.path, row["shard"])
+        try:
+            g = self._file(row["shard"])[episode_name(row["index"])]
+            ep = read_episode(g, self.task_id, start, stop)
+        except (OSError, KeyError, ValueError, RuntimeError) as e:
+            self._files.pop(row["shard"], None)
+            raise CorruptShardError(
+                f"{shard_path}: cannot read episode {row['index']} (dataset item {i}): {type(e).__name__}: {e}. "
+                f"The other shards stay readable; delete this file and rerun the generate command in "
+                f"{os.path.join(self.path, 'config.json')} to regenerate it."
+            ) from e
+        lengths = {len(ep.actions), len(ep.rewards), len(ep.terminations), len(ep.truncations),
+                   *(len(v) for v in ep.observations.values())}
+        if lengths != {stop - start}:
+            raise CorruptShardError(f"{shard_path}: episode {row['index']} has arrays of lengths {sorted(lengths)}, "
+                                    f"expected {stop - start} for window [{start}, {stop})")
+        return ep
+
+    def episode(self, i: int) -> Episode:
+        """Episode ``i`` whole."""
+        return self.window(i, 0, self.episode_length(i))
+
+    def __getitem__(self, i: int) -> Episode:
+        return self.episode(i)
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+    def __enter__(self) -> "EpisodeDataset":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_files"] = OrderedDict()  # h5py handles do not pickle; reopened lazily
+        return state
+
+    def __repr__(self) -> str:
+        return f"EpisodeDataset({self.path!r}, task={self.task_id!r}, episodes={len(self)})"
+
+
+def open_dataset(path: str, filtered: bool = True, check_spec: bool = True) -> EpisodeDataset:
+    """Opens a dataset directory written by `gato generate`.
+
+    Args:
+        path: dataset directory (holds ``metadata.json`` and ``shard-*.h5``).
+        filtered: only the episodes the return filter kept (all recorded ones if False).
+        check_spec: refuse a dataset whose spaces differ from the registered task's.
+
+    Raises:
+        DatasetError: not a finished dataset. DatasetSpecError: spaces differ.
+    """
+    return EpisodeDataset(path, filtered=filtered, check_spec=check_spec)

@@ -1,0 +1,380 @@
+"""`gato train-expert`: train an RL expert with stable-baselines3, resumably.
+
+    gato train-expert --task dmc-cartpole-balance --steps 30000 --out runs/experts/dmc-cartpole-balance
+
+Algorithms and hyperparameters per domain (``--algo auto``):
+
+* DMC from state: SAC, rl-baselines3-zoo's MuJoCo SAC settings (``hyperparams/sac.yml``: SB3
+  defaults, lr 3e-4, batch 256, tau 0.005, gamma 0.99, [256, 256] MLP, one gradient step per env
+  step) with ``learning_starts`` shortened from the zoo's 10,000 to ``min(10000, steps // 10)``
+  (at least 1,000) because our budgets are 20k-100k steps, not 1M.
+* Atari: PPO with the zoo's Atari settings (8 envs, n_steps 128, 4 epochs, batch 256, lr and clip
+  linearly decayed from 2.5e-4 and 0.1, ent 0.01, vf 0.5, CnnPolicy) on the raw ALE env with SB3's
+  `AtariWrapper` (noop reset, frame skip 4 with max-pool, 84x84 grey, episodic life, reward clip,
+  fire reset) and 4 stacked frames. Evaluation uses the same preprocessing without life loss
+  termination and without reward clipping, so the recorded return is the game score.
+* BabyAI: PPO with the zoo's MiniGrid settings (8 envs, n_steps 128, batch 64, 10 epochs, lr
+  2.5e-4, gae 0.95, clip 0.2, ent 0) on the flat ``discrete`` observation (mission text ignored).
+* Procgen: PPO with Cobbe et al. 2019's settings (the zoo has none): lr 5e-4, gamma 0.999, gae 0.95,
+  3 epochs, ent 0.01, clip 0.2, n_steps 256, on the 64x64 ``image`` observation (CnnPolicy).
+
+``--hp '{"train_freq": 2}'`` overrides any constructor argument.
+
+Layout of ``--out DIR``: ``ckpt/`` (latest checkpoint: ``model.zip`` and, for SAC/DQN,
+``replay_buffer.pkl``; rerunning the same command resumes from it), ``tb/`` (TensorBoard),
+``config.json``, and at the end ``model.zip`` + ``expert.json`` (measured return, episodes, seeds,
+the exact command). ``--zoo`` also copies those two files into ``datasets_gen/zoo/<task>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+
+from policies.sb3 import ZOO_DIR, FlatObservation, observation_key
+
+ATARI_ENV_ID = "ALE/{game}-v5"
+
+
+@dataclass
+class Config:
+    """Train one SB3 expert."""
+
+    task: str
+    """registry task id, e.g. ``dmc-cartpole-balance``, ``atari-pong``, ``babyai-goto``."""
+    steps: int = 100_000
+    """total environment steps (summed over envs); a resumed run trains up to this number."""
+    out: str = ""
+    """run directory (default ``runs/experts/<task>``)."""
+    algo: Literal["auto", "ppo", "dqn", "sac"] = "auto"
+    """``auto`` picks SAC for DMC, PPO otherwise."""
+    seed: int = 0
+    """training seed; evaluation episodes use seeds ``seed + 10000 + i``."""
+    checkpoint_every: int = 10_000
+    """env steps between checkpoints (model + replay buffer)."""
+    eval_episodes: int = 10
+    """episodes of the final deterministic evaluation."""
+    hp: str = "{}"
+    """JSON dict of SB3 constructor overrides, e.g. ``'{"train_freq": 2, "gradient_steps": 1}'``."""
+    threads: int = 1
+    """torch threads (the machine is shared)."""
+    zoo: bool = False
+    """copy the final ``model.zip`` + ``expert.json`` into ``datasets_gen/zoo/<task>/``."""
+    update_references: bool = True
+    """write the measured expert return into ``eval/references.json``."""
+    progress: bool = True
+    """show a tqdm progress bar."""
+
+
+# ----------------------------------------------------------------------------- envs
+
+
+def task_domain(task_id: str) -> str:
+    """Domain of a task id (from the registry when available, else the id prefix)."""
+    try:
+        import envs
+
+        return envs.task_spec(task_id).domain
+    except (ImportError, AttributeError):
+        return task_id.split("-", 1)[0]
+
+
+def atari_game(task_id: str) -> str:
+    """``atari-space-invaders`` -> ``SpaceInvaders`` (the ALE v5 game name)."""
+    return "".join(p.capitalize() for p in task_id.split("-", 1)[1].split("-"))
+
+
+def _registry_env(task_id: str) -> gym.Env:
+    import envs
+
+    if not hasattr(envs, "make"):
+        raise ImportError("envs.make not available yet")
+    return envs.make(task_id)
+
+
+def make_env(task_id: str) -> gym.Env:
+    """The Dict-convention env of ``task_id`` (registry; a direct dm_control fallback for DMC state)."""
+    try:
+        return _registry_env(task_id)
+    except ImportError:
+        if task_domain(task_id) == "dmc":
+            from datasets_gen._dmc_fallback import DMCStateEnv
+
+            return DMCStateEnv(task_id)
+        raise
+
+
+def _atari_env(task_id: str, train: bool) -> gym.Env:
+    import ale_py
+    from stable_baselines3.common.atari_wrappers import AtariWrapper
+    from stable_baselines3.common.monitor import Monitor
+
+    gym.register_envs(ale_py)
+    env = gym.make(ATARI_ENV_ID.format(game=atari_game(task_id)), frameskip=1, repeat_action_probability=0.25)
+    env = Monitor(env)  # below AtariWrapper: records true game scores
+    return AtariWrapper(env, terminal_on_life_loss=train, clip_reward=train)
+
+
+def make_vec_env(task_id: str, n_envs: int, seed: int, train: bool = True):
+    """SB3 VecEnv with flat observations for ``task_id``."""
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
+
+    domain = task_domain(task_id)
+    if domain == "atari":
+        venv = DummyVecEnv([lambda: _atari_env(task_id, train)] * n_envs)
+        venv = VecFrameStack(venv, n_stack=4)
+    else:
+        venv = DummyVecEnv([lambda: Monitor(FlatObservation(make_env(task_id)))] * n_envs)
+    venv.seed(seed)
+    return venv
+
+
+# ----------------------------------------------------------------------------- hyperparameters
+
+
+def _linear(start: float):
+    return lambda progress_remaining: progress_remaining * start
+
+
+def hyperparameters(domain: str, algo: str, steps: int) -> tuple[dict[str, Any], int]:
+    """(SB3 constructor kwargs, n_envs) for a domain and algorithm (see the module docstring)."""
+    if algo == "sac":
+        return dict(
+            policy="MlpPolicy", learning_rate=3e-4, buffer_size=max(steps, 1000),
+            learning_starts=max(1000, min(10_000, steps // 10)), batch_size=256, tau=0.005, gamma=0.99,
+            train_freq=1, gradient_steps=1, policy_kwargs=dict(net_arch=[256, 256]),
+        ), 1
+    if algo == "dqn":  # rl-zoo Atari DQN, shortened buffer
+        return dict(
+            policy="CnnPolicy" if domain in ("atari", "procgen") else "MlpPolicy", learning_rate=1e-4,
+            buffer_size=min(100_000, max(steps, 1000)), learning_starts=min(100_000, steps // 10),
+            batch_size=32, train_freq=4, gradient_steps=1, target_update_interval=1000,
+            exploration_fraction=0.1, exploration_final_eps=0.01,
+        ), 1
+    if domain == "atari":
+        return dict(
+            policy="CnnPolicy", n_steps=128, n_epochs=4, batch_size=256, learning_rate=_linear(2.5e-4),
+            clip_range=_linear(0.1), vf_coef=0.5, ent_coef=0.01,
+        ), 8
+    if domain == "procgen":
+        return dict(
+            policy="CnnPolicy", n_steps=256, n_epochs=3, batch_size=512, learning_rate=5e-4, gamma=0.999,
+            gae_lambda=0.95, clip_range=0.2, ent_coef=0.01, vf_coef=0.5,
+        ), 8
+    # BabyAI / MiniGrid, and a generic fallback
+    return dict(
+        policy="MlpPolicy", n_steps=128, batch_size=64, n_epochs=10, learning_rate=2.5e-4, gae_lambda=0.95,
+        gamma=0.99, clip_range=0.2, ent_coef=0.0,
+    ), 8
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def _atomic_save_model(model, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".tmp.zip")
+    model.save(str(tmp))
+    os.replace(tmp, path)
+
+
+def _atomic_save_buffer(model, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".tmp.pkl")
+    model.save_replay_buffer(str(tmp))
+    os.replace(tmp, path)
+
+
+def _callbacks(model_dir: Path, every: int, total: int, start: int, progress: bool):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Checkpoint(BaseCallback):
+        """Saves replay buffer then model (the model's step count says how far the run got)."""
+
+        def __init__(self):
+            super().__init__()
+            self.last = start
+            self.bar = None
+
+        def _on_training_start(self) -> None:
+            if progress:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
+
+        def _on_step(self) -> bool:
+            n = self.model.num_timesteps
+            if self.bar is not None:
+                self.bar.update(n - self.bar.n)
+            if n - self.last >= every:
+                save_checkpoint(self.model, model_dir)
+                self.last = n
+            return True
+
+        def _on_training_end(self) -> None:
+            save_checkpoint(self.model, model_dir)
+            if self.bar is not None:
+                self.bar.close()
+
+    return Checkpoint()
+
+
+def save_checkpoint(model, ckpt: Path) -> None:
+    """Atomic checkpoint in ``ckpt/``: replay buffer first, then the model."""
+    ckpt.mkdir(parents=True, exist_ok=True)
+    if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
+        _atomic_save_buffer(model, ckpt / "replay_buffer.pkl")
+    _atomic_save_model(model, ckpt / "model.zip")
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def evaluate(model, task_id: str, episodes: int, seed: int) -> tuple[list[float], list[int]]:
+    """Deterministic returns of ``episodes`` episodes with seeds ``seed + i`` (true game score on Atari)."""
+    domain = task_domain(task_id)
+    returns, seeds = [], []
+    for i in range(episodes):
+        venv = make_vec_env(task_id, 1, seed + i, train=False)
+        obs = venv.reset()
+        total, done = 0.0, False
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, reward, dones, infos = venv.step(action)
+            total += float(reward[0])
+            done = bool(dones[0])
+            if done and domain == "atari":
+                # AtariWrapper without life loss: episode end is game over; Monitor saw the true score
+                total = float(infos[0]["episode"]["r"]) if "episode" in infos[0] else total
+        venv.close()
+        returns.append(total)
+        seeds.append(seed + i)
+    return returns, seeds
+
+
+def record_reference(task_id: str, expert: dict[str, Any], path: str | None = None) -> str:
+    """Writes the measured return into ``eval/references.json`` through `eval.references.update_references`.
+
+    A task without an expert reference (e.g. a BabyAI level the bot cannot solve) gets it as its
+    ``expert`` entry (kind ``sb3``). A task that already has one (Atari human scores, the DMC 1000
+    scale, scripted experts) keeps it as the normalization anchor, and the trained expert is
+    recorded beside it as ``sb3_expert`` so that a weak short-budget run never moves the anchor.
+
+    Returns:
+        The sub-entry name written (``"expert"`` or ``"sb3_expert"``).
+    """
+    from eval import references as refs
+
+    entry = {
+        "return": round(float(expert["return_mean"]), 4), "std": round(float(expert["return_std"]), 4),
+        "episodes": int(expert["episodes"]), "seeds": [int(s) for s in expert["seeds"]],
+        "steps": int(expert["steps"]), "kind": f"sb3-{expert['algo']}",
+        "source": f"measured {expert['date']}: {expert['command']} (deterministic policy)",
+    }
+    try:
+        refs.reference(task_id, path)
+        key = "sb3_expert"
+    except refs.MissingReferenceError:
+        key = "expert"
+    refs.update_references({task_id: {key: entry}}, path)
+    return key
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("stable-baselines3", "torch", "gymnasium", "numpy", "dm-control", "ale-py", "minigrid",
+                "metaworld", "procgen2", "h5py"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def train(cfg: Config, command: str) -> dict[str, Any]:
+    """Trains (or resumes) the expert of ``cfg.task`` and returns the content of ``expert.json``."""
+    import stable_baselines3 as sb3
+    import torch
+
+    torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out or f"runs/experts/{cfg.task}")
+    out.mkdir(parents=True, exist_ok=True)
+    domain = task_domain(cfg.task)
+    algo = cfg.algo if cfg.algo != "auto" else ("sac" if domain == "dmc" else "ppo")
+    kwargs, n_envs = hyperparameters(domain, algo, cfg.steps)
+    kwargs.update(json.loads(cfg.hp))
+    cls = {"sac": sb3.SAC, "ppo": sb3.PPO, "dqn": sb3.DQN}[algo]
+    (out / "config.json").write_text(json.dumps({**asdict(cfg), "algo": algo, "n_envs": n_envs,
+                                                 "hyperparameters": {k: repr(v) for k, v in kwargs.items()},
+                                                 "command": command}, indent=2))
+    venv = make_vec_env(cfg.task, n_envs, cfg.seed)
+    ckpt = out / "ckpt"
+    if (ckpt / "model.zip").exists():
+        model = cls.load(str(ckpt / "model.zip"), env=venv, device="cpu", tensorboard_log=str(out / "tb"))
+        if (ckpt / "replay_buffer.pkl").exists():
+            model.load_replay_buffer(str(ckpt / "replay_buffer.pkl"))
+        print(f"resuming from {ckpt / 'model.zip'} at step {model.num_timesteps}")
+    else:
+        policy = kwargs.pop("policy")
+        model = cls(policy, venv, seed=cfg.seed, device="cpu", tensorboard_log=str(out / "tb"), verbose=0, **kwargs)
+    start = model.num_timesteps
+    t0 = time.time()
+    if start < cfg.steps:
+        cb = _callbacks(ckpt, cfg.checkpoint_every, cfg.steps, start, cfg.progress)
+        model.learn(cfg.steps - start, callback=cb, reset_num_timesteps=False, tb_log_name="run")
+    seconds = time.time() - t0
+    venv.close()
+    eval_seed = cfg.seed + 10_000
+    returns, seeds = evaluate(model, cfg.task, cfg.eval_episodes, eval_seed)
+    _atomic_save_model(model, out / "model.zip")
+    obs_key = None if domain == "atari" else FlatObservation(make_env(cfg.task)).key
+    expert = {
+        "task_id": cfg.task, "algo": algo, "obs_key": obs_key, "steps": int(model.num_timesteps),
+        "return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
+        "returns": returns, "episodes": len(returns), "seeds": seeds, "deterministic": True,
+        "command": command, "train_seconds_this_session": round(seconds, 1),
+        "hyperparameters": {k: repr(v) for k, v in kwargs.items()}, "n_envs": n_envs,
+        "versions": library_versions(), "date": time.strftime("%Y-%m-%d"),
+    }
+    tmp = out / "expert.json.tmp"
+    tmp.write_text(json.dumps(expert, indent=2))
+    os.replace(tmp, out / "expert.json")
+    print(json.dumps({k: expert[k] for k in ("task_id", "algo", "steps", "return_mean", "return_std")}))
+    if cfg.zoo:
+        dst = ZOO_DIR / cfg.task
+        dst.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out / "model.zip", dst / "model.zip")
+        shutil.copyfile(out / "expert.json", dst / "expert.json")
+        print(f"copied to {dst}")
+    if cfg.update_references:
+        key = record_reference(cfg.task, expert)
+        print(f"eval/references.json: {cfg.task}.{key} = {expert['return_mean']:.3f}")
+    return expert
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tyro
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cfg = tyro.cli(Config, args=argv)
+    print(cfg)
+    train(cfg, "gato train-expert " + shlex.join(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
