@@ -15,6 +15,8 @@ level, as in procgen itself). ``info`` has ``level_seed``, ``prev_level_seed`` a
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import Any
 
 import gymnasium as gym
@@ -111,7 +113,9 @@ def make_env(spec: TaskSpec, max_episode_steps: int | None = None, render_mode: 
              distribution_mode: str = "easy", num_levels: int = 0, start_level: int = 0,
              use_backgrounds: bool = True):
     """Build a Procgen game (see module docstring); called by `envs.make`."""
-    import_library("procgen", PACKAGE, spec.task_id)
+    # procgen imports gym 0.26, which prints a deprecation banner to stderr; we only use gym3.
+    with contextlib.redirect_stderr(io.StringIO()):
+        import_library("procgen", PACKAGE, spec.task_id)
     if render_mode not in (None, "rgb_array"):
         raise ValueError(f"task {spec.task_id!r}: render_mode must be None or 'rgb_array', got {render_mode!r}")
     raw = ProcgenEnv(spec.source, render_mode=render_mode, distribution_mode=distribution_mode,
