@@ -112,7 +112,10 @@ def _batch(obs_list: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k in obs_list[0]:
         vals = [o[k] for o in obs_list]
-        out[k] = list(vals) if k == TEXT else np.stack(vals)  # (N, ...)
+        if k == TEXT:
+            out[k] = list(vals)
+        else:  # (N, ...); one env: a view, no copy
+            out[k] = np.asarray(vals[0])[None] if len(vals) == 1 else np.stack(vals)
     return out
 
 
