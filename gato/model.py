@@ -291,12 +291,12 @@ class GatoModel(nn.Module):
         """Embed (B, T) slots to (B, T, D)."""
         b, t = slots.tokens.shape
         x = self.token_embedding(slots.tokens)  # (B, T, D); patch slots hold PAD, replaced below
-        if slots.patches.shape[0]:
-            where = slots.is_patch.reshape(-1).nonzero().squeeze(1)  # (P,) row-major, as patches are
-            rows, cols = self.patch_position_bins(slots.patch_positions.reshape(b * t, 4)[where])
-            pe = self.patch_encoder(slots.patches.to(x.dtype))
-            pe = pe + self.patch_row_embedding(rows) + self.patch_col_embedding(cols)  # (P, D)
-            x = x.reshape(b * t, -1).index_copy(0, where, pe.to(x.dtype)).view(b, t, -1)
+        # Runs even when P = 0 so that every parameter takes part in every step (DDP needs that).
+        where = slots.is_patch.reshape(-1).nonzero().squeeze(1)  # (P,) row-major, as patches are
+        rows, cols = self.patch_position_bins(slots.patch_positions.reshape(b * t, 4)[where])
+        pe = self.patch_encoder(slots.patches.to(x.dtype))
+        pe = pe + self.patch_row_embedding(rows) + self.patch_col_embedding(cols)  # (P, D)
+        x = x.reshape(b * t, -1).index_copy(0, where, pe.to(x.dtype)).view(b, t, -1)
         is_obs = slots.local_positions >= 0
         x = x + self.local_position_embedding(slots.local_positions.clamp(min=0)) * is_obs[..., None]
         return x + self.action_embedding * slots.is_action[..., None]

@@ -307,10 +307,8 @@ def train(cfg: Config) -> dict[str, float]:
         for block in model.blocks:
             block.compile()
     if d.world > 1:
-        # find_unused_parameters: a batch without images leaves the patch encoder unused.
         trainable = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[d.device.index] if d.device.type == "cuda" else None,
-            find_unused_parameters=True)
+            model, device_ids=[d.device.index] if d.device.type == "cuda" else None)
     autocast = torch.autocast("cuda", torch.bfloat16, enabled=cfg.bf16 and d.device.type == "cuda")
     log = MetricsLog(cfg, mixture.domains, start_step) if d.main else None
     bar = None
