@@ -129,3 +129,24 @@ def update_references(entries: dict[str, dict[str, Any]], path: str | None = Non
             json.dump(raw, f, indent=1)
             f.write("\n")
         os.replace(tmp, path)
+
+
+def measured_table(domain: str, path: str | None = None) -> str:
+    """Markdown table of a measured domain: random and expert success rates and returns per task.
+
+    Tasks whose expert is not above random are marked ``inverted`` (they cannot be normalized).
+    """
+    raw = _read(path or REFERENCES_PATH)["tasks"]
+    rows = ["| task | expert success % | random success % | expert return | random return | note |",
+            "| --- | ---: | ---: | ---: | ---: | --- |"]
+
+    def pct(e: dict[str, Any]) -> str:
+        return "-" if e.get("success_rate") is None else f"{100 * e['success_rate']:.0f}"
+
+    for task_id, e in raw.items():
+        if not task_id.startswith(domain + "-") or "expert" not in e or "random" not in e:
+            continue
+        x, r = e["expert"], e["random"]
+        note = "" if x["return"] > r["return"] else "inverted: expert not above random"
+        rows.append(f"| {task_id} | {pct(x)} | {pct(r)} | {x['return']:.3f} | {r['return']:.3f} | {note} |")
+    return "\n".join(rows)

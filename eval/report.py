@@ -72,6 +72,7 @@ class Report:
         fraction_above: ``{policy: {domain: [fraction of tasks >= threshold, ...]}}``.
         extra_sections: (title, Markdown body) appended to ``report.md`` by later stages.
         extra: free JSON-able payload stored under ``"extra"`` in ``report.json``.
+        unscored: (policy, task, reason) of results left out with ``skip_unscorable=True``.
     """
 
     tasks: list[TaskRow]
@@ -80,6 +81,7 @@ class Report:
     fraction_above: dict[str, dict[str, list[float]]]
     extra_sections: list[tuple[str, str]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    unscored: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _domain(task_id: str) -> str:
@@ -88,19 +90,38 @@ def _domain(task_id: str) -> str:
     return task_domain(task_id)
 
 
-def build_report(results: Sequence[RolloutResult], reps: int = 2000, seed: int = 0) -> Report:
+def build_report(
+    results: Sequence[RolloutResult], reps: int = 2000, seed: int = 0, skip_unscorable: bool = False
+) -> Report:
     """Normalize every result and aggregate per (policy, domain) with rliable.
+
+    Args:
+        results: any policies on any tasks.
+        reps: bootstrap replications for the CIs.
+        seed: bootstrap seed.
+        skip_unscorable: leave out (and list in ``Report.unscored``) results whose task has a
+            missing or inverted reference, instead of raising.
 
     Raises:
         MissingReferenceError / InvertedReferenceError: a task without a usable reference.
     """
+    from eval.references import MissingReferenceError
+    from eval.scoring import InvertedReferenceError, check_reference
+
     if not results:
         raise ValueError("build_report() got no rollout results.")
     task_rows: list[TaskRow] = []
     per_episode: dict[tuple[str, str], dict[str, np.ndarray]] = {}  # (policy, domain) -> task -> scores
     successes: dict[tuple[str, str], list[float]] = {}
+    unscored: list[tuple[str, str, str]] = []
     for r in results:
-        ref = reference(r.task_id)
+        try:
+            ref = check_reference(reference(r.task_id))
+        except (MissingReferenceError, InvertedReferenceError) as e:
+            if not skip_unscorable:
+                raise
+            unscored.append((r.policy, r.task_id, str(e).split(". ")[0]))
+            continue
         norm = np.atleast_1d(normalized_score(r.task_id, np.asarray(r.returns), ref))  # (E,)
         domain = _domain(r.task_id)
         task_rows.append(TaskRow(
@@ -124,7 +145,9 @@ def build_report(results: Sequence[RolloutResult], reps: int = 2000, seed: int =
         ))
         fractions.setdefault(policy, {})[domain] = fraction_above(list(agg.task_means.values()), THRESHOLDS).tolist()
     domain_rows.sort(key=lambda d: (d.policy, d.domain == ALL, d.domain))
-    return Report(task_rows, domain_rows, list(THRESHOLDS), fractions)
+    if not task_rows:
+        raise ValueError(f"no result could be scored: {unscored}")
+    return Report(task_rows, domain_rows, list(THRESHOLDS), fractions, unscored=unscored)
 
 
 def _fmt(x: float | None, pct: bool = True) -> str:
@@ -159,6 +182,9 @@ def to_markdown(report: Report) -> str:
              "Normalized score = (return - random) / (expert - random); aggregates by rliable over "
              "(episodes, tasks), 95% stratified-bootstrap CIs.", "", "## Per domain", "",
              format_domain_table(report), "", "## Per task", "", format_task_table(report)]
+    if report.unscored:
+        parts += ["", "## Not scored (no usable reference)", ""]
+        parts += [f"- {policy} on {task}: {why}" for policy, task, why in report.unscored]
     for title, body in report.extra_sections:
         parts += ["", f"## {title}", "", body]
     return "\n".join(parts) + "\n"
@@ -238,6 +264,8 @@ class ScoreConfig:
     """Also print the per-task table."""
     reps: int = 2000
     """Bootstrap replications for the 95% CIs."""
+    skip_unscorable: bool = False
+    """List tasks with a missing or inverted reference instead of failing."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,11 +279,13 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["--results", *files, *argv]
     cfg = tyro.cli(ScoreConfig, args=argv)
     results = [r for path in cfg.results for r in load_results(path)]
-    report = build_report(results, reps=cfg.reps)
+    report = build_report(results, reps=cfg.reps, skip_unscorable=cfg.skip_unscorable)
     print(format_domain_table(report))
     if cfg.per_task:
         print()
         print(format_task_table(report))
+    for policy, task, why in report.unscored:
+        print(f"not scored: {policy} on {task}: {why}")
     if cfg.out_dir:
         paths = write_report(report, cfg.out_dir)
         print(f"\nwrote {', '.join(paths.values())}")

@@ -111,3 +111,13 @@ def test_score_cli_prints_table(tmp_path, capsys):
     assert main([str(path), "--reps", "200"]) == 0
     out = capsys.readouterr().out
     assert "| expert | procgen | 1 | 75.0" in out
+
+
+def test_report_skips_unscorable_only_when_asked():
+    from eval.report import build_report
+
+    results = _results() + [RolloutResult("atari-nonexistent", "random", [0], [1.0], [3])]
+    with pytest.raises(MissingReferenceError):
+        build_report(results, reps=50)
+    report = build_report(results, reps=50, skip_unscorable=True)
+    assert [u[1] for u in report.unscored] == ["atari-nonexistent"] and len(report.tasks) == 3
