@@ -138,8 +138,11 @@ def encode_continuous(
     x = np.asarray(x)
     check_finite(x, task_id=task_id, key=key)
     y = _mu_law(x) if mu_law else x.astype(np.float64, copy=False)
-    # (y + 1) / 2 * 1024 == (y + 1) * 512 exactly in floating point (powers of two).
-    bins = np.floor((np.clip(y, -1.0, 1.0) + 1.0) * (NUM_BINS / 2)).astype(np.int64)
+    y = np.clip(y, -1.0, 1.0)
+    bins = np.floor((y + 1.0) * (NUM_BINS / 2)).astype(np.int64)  # (y + 1) / 2 * 1024
+    # y + 1 can round up onto a bin edge (y = -1e-19 gives 1.0, bin 512 instead of 511); the
+    # edges bin / 512 - 1 are exact in floating point, so compare against them to bin exactly.
+    bins -= y < bins / (NUM_BINS / 2) - 1.0
     return np.asarray(np.minimum(bins, NUM_BINS - 1) + CONTINUOUS_OFFSET)
 
 

@@ -202,3 +202,10 @@ def test_property_observation_round_trip_within_half_a_bin(x):
 @given(st.lists(st.integers(0, 1023), min_size=1, max_size=20))
 def test_property_discrete_round_trip(values):
     assert tk.decode_discrete(tk.encode_discrete(np.array(values))).tolist() == values
+
+
+def test_binning_is_exact_next_to_a_bin_edge():
+    # -1e-19 + 1 rounds to 1.0 in float64, but the value lies in bin 511, [-1/512, 0)
+    assert tk.encode_continuous(np.array([-1e-19, 0.0, 1e-19]), mu_law=False).tolist() == [32511, 32512, 32512]
+    # the edge of bin 768 is 768 / 512 - 1 = 0.5 exactly; just below it is bin 767
+    assert tk.encode_continuous(np.array([np.nextafter(0.5, 0), 0.5]), mu_law=False).tolist() == [32767, 32768]
