@@ -43,6 +43,9 @@ class MeasureConfig:
     """Processes."""
     policies: tuple[str, ...] = ("random", "expert")
     """Which references to measure."""
+    reverse: bool = False
+    """Go through the tasks in reverse order: a second process with --reverse splits the work (both skip
+    tasks the other already wrote)."""
     resume: bool = True
     """Skip a (task, policy) already measured with the same episodes and seed."""
     references: str = REFERENCES_PATH
@@ -64,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     from policies import task_domain
 
     tasks = list(cfg.tasks) or envs.task_ids(cfg.domain)
+    if cfg.reverse:
+        tasks = tasks[::-1]
     command = "python -m eval.measure_references " + " ".join(shlex.quote(a) for a in argv)
     date = datetime.date.today().isoformat()
     for task_id in tasks:
