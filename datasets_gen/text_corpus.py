@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import os
 import sys
 import sysconfig
 from dataclasses import dataclass, field
@@ -87,11 +88,14 @@ def is_held_out(unit: str, held_out_fraction: float) -> bool:
 
 def _stdlib_files() -> list[tuple[str, Path]]:
     root = Path(sysconfig.get_paths()["stdlib"])
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        # prune excluded and private folders instead of walking site-packages and the tests
+        dirnames[:] = [d for d in dirnames if d not in _EXCLUDED_PARTS and not d.startswith((".", "_"))]
+        files += [Path(dirpath) / f for f in filenames if f.endswith(".py")]
     out = []
-    for p in sorted(root.rglob("*.py")):
+    for p in sorted(files):
         rel = p.relative_to(root)
-        if any(part in _EXCLUDED_PARTS for part in rel.parts):
-            continue
         parts = list(rel.with_suffix("").parts)
         if parts[-1] == "__init__":
             parts = parts[:-1]

@@ -41,7 +41,8 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
-from policies.sb3 import ZOO_DIR, FlatObservation, observation_key
+from datasets_gen.generate import library_versions
+from policies.sb3 import ZOO_DIR, FlatObservation
 
 ATARI_ENV_ID = "ALE/{game}-v5"
 
@@ -64,6 +65,8 @@ class Config:
     """env steps between checkpoints (model + replay buffer)."""
     eval_episodes: int = 10
     """episodes of the final deterministic evaluation."""
+    eval_max_steps: int | None = None
+    """cap on evaluation episode length (for smoke tests; None = the task's own limit)."""
     hp: str = "{}"
     """JSON dict of SB3 constructor overrides, e.g. ``'{"train_freq": 2, "gradient_steps": 1}'``."""
     threads: int = 1
@@ -80,13 +83,10 @@ class Config:
 
 
 def task_domain(task_id: str) -> str:
-    """Domain of a task id (from the registry when available, else the id prefix)."""
-    try:
-        import envs
+    """Domain of a task id, from the registry."""
+    import envs
 
-        return envs.task_spec(task_id).domain
-    except (ImportError, AttributeError):
-        return task_id.split("-", 1)[0]
+    return envs.task_spec(task_id).domain
 
 
 def atari_game(task_id: str) -> str:
@@ -94,24 +94,11 @@ def atari_game(task_id: str) -> str:
     return "".join(p.capitalize() for p in task_id.split("-", 1)[1].split("-"))
 
 
-def _registry_env(task_id: str) -> gym.Env:
+def make_env(task_id: str) -> gym.Env:
+    """The Dict-convention env of ``task_id`` from the registry."""
     import envs
 
-    if not hasattr(envs, "make"):
-        raise ImportError("envs.make not available yet")
     return envs.make(task_id)
-
-
-def make_env(task_id: str) -> gym.Env:
-    """The Dict-convention env of ``task_id`` (registry; a direct dm_control fallback for DMC state)."""
-    try:
-        return _registry_env(task_id)
-    except ImportError:
-        if task_domain(task_id) == "dmc":
-            from datasets_gen._dmc_fallback import DMCStateEnv
-
-            return DMCStateEnv(task_id)
-        raise
 
 
 def _atari_env(task_id: str, train: bool) -> gym.Env:
@@ -239,15 +226,16 @@ def save_checkpoint(model, ckpt: Path) -> None:
 # ----------------------------------------------------------------------------- evaluation
 
 
-def evaluate(model, task_id: str, episodes: int, seed: int) -> tuple[list[float], list[int]]:
+def evaluate(model, task_id: str, episodes: int, seed: int, max_steps: int | None = None) -> tuple[list[float], list[int]]:
     """Deterministic returns of ``episodes`` episodes with seeds ``seed + i`` (true game score on Atari)."""
     domain = task_domain(task_id)
     returns, seeds = [], []
     for i in range(episodes):
         venv = make_vec_env(task_id, 1, seed + i, train=False)
         obs = venv.reset()
-        total, done = 0.0, False
-        while not done:
+        total, done, t = 0.0, False, 0
+        while not done and (max_steps is None or t < max_steps):
+            t += 1
             action, _ = model.predict(obs, deterministic=True)
             obs, reward, dones, infos = venv.step(action)
             total += float(reward[0])
@@ -292,19 +280,6 @@ def record_reference(task_id: str, expert: dict[str, Any], path: str | None = No
 # ----------------------------------------------------------------------------- main
 
 
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("stable-baselines3", "torch", "gymnasium", "numpy", "dm-control", "ale-py", "minigrid",
-                "metaworld", "procgen2", "h5py"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
 def train(cfg: Config, command: str) -> dict[str, Any]:
     """Trains (or resumes) the expert of ``cfg.task`` and returns the content of ``expert.json``."""
     import stable_baselines3 as sb3
@@ -339,7 +314,7 @@ def train(cfg: Config, command: str) -> dict[str, Any]:
     seconds = time.time() - t0
     venv.close()
     eval_seed = cfg.seed + 10_000
-    returns, seeds = evaluate(model, cfg.task, cfg.eval_episodes, eval_seed)
+    returns, seeds = evaluate(model, cfg.task, cfg.eval_episodes, eval_seed, cfg.eval_max_steps)
     _atomic_save_model(model, out / "model.zip")
     obs_key = None if domain == "atari" else FlatObservation(make_env(cfg.task)).key
     expert = {
