@@ -313,14 +313,14 @@ class GatoModel(nn.Module):
         w = self.token_embedding.weight
         if vocab_range is not None:
             w = w[vocab_range[0]:vocab_range[1]]
-        return hidden @ w.T
+        return F.linear(hidden, w)
 
     def forward(self, batch: TokenBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Masked next-token cross-entropy over a batch.
 
         Returns:
             loss: mean cross-entropy over the ``loss_mask`` slots.
-            metrics: detached tensors: ``loss``, ``accuracy``, ``targets`` (count) and per domain
+            metrics: detached tensors: ``loss``, ``targets`` (count) and per domain
                 ``loss_sum/<domain>`` and ``targets/<domain>``.
         """
         hidden = self.trunk(self.embed(batch))  # (B, L, D)
@@ -330,8 +330,7 @@ class GatoModel(nn.Module):
         per_target = F.cross_entropy(logits.float(), targets, reduction="none")  # (N,)
         count = mask.sum()
         loss = per_target.sum() / count.clamp(min=1)
-        metrics = {"loss": loss.detach(), "targets": count,
-                   "accuracy": (logits.argmax(-1) == targets).sum() / count.clamp(min=1)}
+        metrics = {"loss": loss.detach(), "targets": count}
         row_of_target = mask.nonzero()[:, 0]  # (N,)
         row_loss = torch.zeros(mask.shape[0], device=loss.device).index_add_(
             0, row_of_target, per_target.detach())  # (B,)

@@ -228,7 +228,7 @@ class MetricsLog:
 
     def __init__(self, cfg: Config, domains: list[str], start_step: int):
         self.path = Path(cfg.out) / "metrics.csv"
-        self.columns = ["step", "loss", "accuracy", "lr", "grad_norm", "tokens_per_s", "elapsed_s"] + [f"loss/{d}" for d in domains]
+        self.columns = ["step", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s"] + [f"loss/{d}" for d in domains]
         kept = []
         if self.path.exists():  # drop rows logged after the checkpoint we resume from
             with open(self.path) as f:
@@ -318,7 +318,7 @@ def train(cfg: Config) -> dict[str, float]:
         bar = tqdm(total=cfg.steps, initial=start_step, desc="train", dynamic_ncols=True)
 
     model.train()
-    sum_keys = ["loss", "accuracy", "grad_norm"] + [f"{k}/{dom}" for dom in mixture.domains
+    sum_keys = ["loss", "grad_norm"] + [f"{k}/{dom}" for dom in mixture.domains
                                                     for k in ("loss_sum", "targets")]
     sums = torch.zeros(len(sum_keys), device=d.device)  # summed over the steps since the last row
     row: dict[str, float] = {}
@@ -365,7 +365,7 @@ def train(cfg: Config) -> dict[str, float]:
             tot = dict(zip(sum_keys, sums.tolist()))
             n_steps = steps_since_log * d.world
             now = time.perf_counter()
-            row = {"step": done, "loss": tot["loss"] / n_steps, "accuracy": tot["accuracy"] / n_steps,
+            row = {"step": done, "loss": tot["loss"] / n_steps,
                    "lr": lr, "grad_norm": tot["grad_norm"] / n_steps,
                    "tokens_per_s": slots_since_log / (now - t_log), "elapsed_s": now - t_start}
             for dom in mixture.domains:
