@@ -86,11 +86,11 @@ CONFIGS: dict[str, GatoConfig] = {
     "gato-364m": _paper("gato-364m", 12, 12, 1536, 128, 364_000_000),
     "gato-1.18b": _paper("gato-1.18b", 24, 16, 2048, 128, 1_180_000_000),
     # CPU sizes: tests (seconds) and the demo (a 30-minute CPU run)
-    "gato-tiny": GatoConfig("gato-tiny", 2, 2, 32, 16, 64, max_len=64, patch_channels=32,
+    "gato-tiny": GatoConfig("gato-tiny", 2, 2, 32, 16, 64, max_len=256, patch_channels=32,
                             suggested_lr=1e-3),
-    "gato-small": GatoConfig("gato-small", 4, 4, 128, 32, 320, max_len=256, patch_channels=32,
+    "gato-small": GatoConfig("gato-small", 4, 4, 128, 32, 320, max_len=512, patch_channels=32,
                              suggested_lr=1e-3),
-    "gato-demo": GatoConfig("gato-demo", 6, 6, 192, 32, 448, max_len=512, patch_channels=32,
+    "gato-demo": GatoConfig("gato-demo", 6, 6, 192, 32, 448, max_len=1024, patch_channels=32,
                             suggested_lr=6e-4),
 }
 
