@@ -30,12 +30,16 @@ class BotState:
         failed: per env, true once the bot raised (e.g. it opened a box on KeyInBox); the env then
             gets ``done`` until its episode ends, so the failure shows in the success rate.
         num_failures: bot exceptions over all episodes so far.
+        planned_at: per env, the env's ``step_count`` when the bot last planned: an env that was not
+            stepped since (an idle env at the end of a batched rollout) gets its last action again
+            instead of a new (expensive) plan.
     """
 
     bots: list[Any]
     last_actions: list[int | None]
     failed: list[bool]
     num_failures: int = 0
+    planned_at: list[int] = field(default_factory=list)
 
 
 class BabyAIBotPolicy(Policy):
@@ -63,7 +67,7 @@ class BabyAIBotPolicy(Policy):
     def initial_state(self, num_envs: int, seed: int | None = None) -> BotState:
         if num_envs != len(self.envs):
             raise ValueError(f"BabyAIBotPolicy was built for {len(self.envs)} envs, asked for {num_envs}.")
-        return BotState([None] * num_envs, [None] * num_envs, [False] * num_envs)
+        return BotState([None] * num_envs, [None] * num_envs, [False] * num_envs, planned_at=[-1] * num_envs)
 
     def act(
         self, obs: dict[str, Any], state: BotState, episode_start: np.ndarray, *, deterministic: bool = True
@@ -72,10 +76,15 @@ class BabyAIBotPolicy(Policy):
 
         actions = np.empty(len(self.envs), dtype=np.int64)  # (N,)
         for j, env in enumerate(self.envs):
+            step_count = env.unwrapped.step_count
             if episode_start[j] or state.bots[j] is None:
                 state.bots[j] = BabyAIBot(env.unwrapped)
                 state.last_actions[j] = None
                 state.failed[j] = False
+            elif step_count == state.planned_at[j]:  # not stepped since the last plan: nothing new to plan
+                actions[j] = state.last_actions[j]
+                continue
+            state.planned_at[j] = step_count
             if state.failed[j]:
                 action = BABYAI_DONE
             else:
