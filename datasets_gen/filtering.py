@@ -5,7 +5,8 @@ r_0..r_{N-1} in episode order and window W = min(EXPERT_WINDOW, N),
 
     expert_return = max_j mean(r_j, ..., r_{j+W-1}),   j = 0..N-W
 
-and an episode is kept if its return >= FRACTION * expert_return. For a trained expert the paper
+and an episode is kept if its return >= FRACTION * expert_return (for a negative expert return,
+expert_return - (1 - FRACTION) * |expert_return|, see `threshold`). For a trained expert the paper
 takes the windows over its training curve; our experts are fixed, so the windows run over the
 generated episodes in index order (the result is then a little above their mean).
 """
@@ -39,12 +40,20 @@ def windowed_expert_return(returns: Sequence[float], window: int = EXPERT_WINDOW
     return float(np.max((c[w:] - c[:-w]) / w))
 
 
-def keep_mask(returns: Sequence[float], expert_return: float, fraction: float = FRACTION) -> np.ndarray:
-    """(N,) bool: return >= fraction * expert_return.
+def threshold(expert_return: float, fraction: float = FRACTION) -> float:
+    """The lowest kept return: ``fraction * expert_return`` for a positive expert return.
 
-    With a negative expert return (e.g. Atari Pong), ``fraction * expert_return`` is *above* the
-    expert return; we keep the paper's rule literally, so such datasets keep few episodes: pass
-    ``--no-filter`` or an explicit threshold for them.
+    Written as ``expert - (1 - fraction) * |expert|`` so that a negative expert return (Atari Pong)
+    gets a threshold *below* it, as for positive returns (``0.8 * -10`` would demand -8 > -10).
+
+    Example:
+        >>> threshold(10.0), threshold(-10.0)
+        (8.0, -12.0)
     """
+    return float(expert_return - (1.0 - fraction) * abs(expert_return))
+
+
+def keep_mask(returns: Sequence[float], expert_return: float, fraction: float = FRACTION) -> np.ndarray:
+    """(N,) bool: return >= `threshold` (expert_return, fraction)."""
     r = np.asarray(returns, dtype=np.float64)
-    return r >= fraction * expert_return
+    return r >= threshold(expert_return, fraction)

@@ -211,6 +211,17 @@ def generate_shard(job: dict[str, Any], shard: int) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- the whole dataset
 
 
+def _pid_alive(pid: str) -> bool:
+    """Whether the process that owns a tmp shard still runs (then its file is not stale)."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return int(pid) != os.getpid()
+
+
 def _check_identity(out: str, cfg: Config) -> None:
     path = os.path.join(out, CONFIG)
     if not os.path.exists(path):
@@ -308,7 +319,7 @@ def finalize(cfg: Config, out: str, command: str, run_results: list[dict[str, An
         "returns": returns, "expert_return": expert_return, "expert_return_source": source,
         "expert_window": cfg.window,
         "filter": {"enabled": enabled, "fraction": cfg.fraction,
-                   "threshold": cfg.fraction * expert_return if enabled else None, "kept": kept},
+                   "threshold": filtering.threshold(expert_return, cfg.fraction) if enabled else None, "kept": kept},
         "episodes": rows,
     }
     write_json_atomic(os.path.join(out, METADATA), meta)
@@ -326,7 +337,8 @@ def generate(cfg: Config, command: str = "") -> dict[str, Any]:
     _check_identity(out, cfg)
     write_json_atomic(os.path.join(out, CONFIG), {**asdict(cfg), "out": out, "command": command})
     for stale in glob.glob(os.path.join(out, "shard-*.h5.tmp*")):  # left by a killed run
-        os.remove(stale)
+        if not _pid_alive(stale.rsplit(".tmp", 1)[1]):
+            os.remove(stale)
     job = {"out": out, "task": cfg.task, "policy": cfg.policy, "episodes": cfg.episodes, "seed": cfg.seed,
            "shard_size": cfg.shard_size, "deterministic": cfg.deterministic, "max_steps": cfg.max_steps}
     n = num_shards(cfg.episodes, cfg.shard_size)

@@ -134,6 +134,8 @@ def test_windowed_expert_return_by_hand():
     assert filtering.windowed_expert_return([4.0, 2.0], window=10) == 3.0  # fewer than a window: the mean
     assert filtering.windowed_expert_return([-3.0, -1.0, -2.0], window=1) == -1.0
     np.testing.assert_array_equal(filtering.keep_mask([1.0, 5.2, 5.19, 10.0], 6.5), [False, True, False, True])
+    # negative expert return (Pong): threshold -10 - 0.2 * 10 = -12, below the expert
+    np.testing.assert_array_equal(filtering.keep_mask([-12.0, -12.5, -3.0], -10.0), [True, False, True])
 
 
 def test_filtering_by_hand_computed_returns(cfg, dataset):
