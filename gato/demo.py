@@ -1,31 +1,51 @@
-"""`gato demo` (first version): scripted experts and the random policy on a small suite, then the table.
+"""`gato demo` (what `make demo` runs): expert data, a small Gato trained on CPU, closed-loop evaluation.
 
-Rolls out ``random`` and ``expert`` on `DEFAULT_SUITE` and prints the expert-normalized table
-(`eval.report`); writes report.json / report.md / report.png into ``--out-dir``. Tasks whose
-expert does not exist yet (no Atari RAM expert or SB3 checkpoint) are skipped with a note. A later
-stage replaces this with the full pipeline (data, training, Gato evaluation); `run_suite` and the
-report code are meant to be reused by it.
+Stages, each resumable (rerunning the same command continues where it stopped):
+
+1. **data**: one expert dataset per task of the suite under ``--data-dir`` (`gato generate`;
+   an existing finished dataset is reused as it is, an unfinished one resumes its shards).
+2. **train**: `gato train` on all of them (plus synthetic vision-language and text with
+   ``--language``) as a subprocess with a wall-clock limit from ``--minutes``; checkpoints every
+   ~minute, so a stopped run resumes from its last checkpoint.
+3. **eval**: the last checkpoint rolled out closed-loop by `eval.evaluate` on held-out seeds
+   (``--seed``, far from the datasets' 0..N-1), and the scripted / zoo experts and the random
+   policy as baselines on the same seeds (`run_suite`); results cached per task and checkpoint step.
+4. **report**: the per-task and per-domain expert-normalized table, the number of tasks at or above
+   50% of expert, `eval.report` files (JSON, Markdown, PNG), plus vision-language / text metrics
+   (`gato.language`) when the model trained on them.
+
+``--smoke`` is the seconds-long end-to-end version the tests run (gato-tiny, two short tasks).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
-from eval.rollout import RolloutResult, rollout, save_results
+from eval.rollout import RolloutResult, load_results, rollout, save_results
 
-# Small and fast on 2 CPU cores: two BabyAI levels, two Meta-World tasks, and tasks whose expert
-# comes from other parts of the stack (skipped when that expert is not available).
+# The default suite: every control domain the demo can teach on 2 CPU cores from state or small
+# images, with short episodes where the domain allows: two BabyAI levels (symbolic grid + mission
+# text, ~6-step episodes), two Meta-World tasks (39-d state, scripted experts), two DMC state tasks
+# (SB3 zoo experts), and Pong (80x80 pixels, RAM-scripted expert; scored against human).
 DEFAULT_SUITE: tuple[str, ...] = (
     "babyai-goto-red-ball",
-    "babyai-pickup-loc",
+    "babyai-goto-red-ball-grey",
     "metaworld-reach",
     "metaworld-button-press",
+    "dmc-cartpole-balance",
+    "dmc-point-mass-easy",
     "atari-pong",
-    "dmc-cartpole-swingup",
 )
+SMOKE_SUITE: tuple[str, ...] = ("dmc-cartpole-balance", "metaworld-reach")
+DATA_EPISODES = {"babyai": 128, "metaworld": 8, "dmc": 4, "atari": 2}  # as datasets_gen.build_demo
 
 
 def run_suite(
@@ -58,40 +78,317 @@ def run_suite(
 
 @dataclass
 class DemoConfig:
-    """`gato demo`: scripted experts and random on a small suite, then the expert-normalized table."""
+    """`gato demo`: build expert data, train a small Gato on CPU, evaluate it closed-loop, report."""
 
     tasks: tuple[str, ...] = DEFAULT_SUITE
-    """Task ids of the suite."""
-    episodes: int = 5
-    """Episodes per task and policy."""
-    seed: int = 1000
-    """Seed of episode 0 (distinct from the seeds that measured the references: 0..19)."""
-    num_envs: int = 1
-    """Envs per process."""
-    max_steps: int | None = None
-    """Optional cap on episode length."""
+    """Task ids of the suite (a task without an expert is skipped with a note)."""
+    minutes: float = 30.0
+    """Wall-clock budget of the whole demo; training gets what data and evaluation leave."""
+    config: str = "gato-demo"
+    """Model config (gato.configs.CONFIGS)."""
     out_dir: str = "runs/demo"
-    """Where results.json and the report files go."""
+    """Run directory: model/ (checkpoints), eval/, report.json/.md/.png, demo_config.json."""
+    data_dir: str = "data/demo-datasets"
+    """Where the expert datasets go, one directory per task (shared with `gato generate --suite demo`)."""
+    data_scale: float = 1.0
+    """Multiplies the demo builder's episode counts (`datasets_gen.build_demo`)."""
+    data_episodes: dict[str, int] = dataclasses.field(default_factory=lambda: dict(DATA_EPISODES))
+    """Expert episodes per task, by domain, for tasks the demo builder does not list."""
+    episodes: int = 5
+    """Evaluation episodes per task (held-out seeds)."""
+    seed: int = 10_000
+    """Evaluation episode i resets with seed + i."""
+    baselines: bool = True
+    """Also roll out the expert and random policies on the evaluation seeds (rows of the table)."""
+    language: bool = True
+    """Also train on synthetic captioning / VQA / text (small weight) and report their metrics."""
+    language_weight: float = 0.15
+    """Sampling weight of each vision-language / text domain (control domains weigh 1)."""
+    batch_size: int = 8
+    """Training sequences per step."""
+    lr: float | None = None
+    """Peak learning rate (None: the model config's)."""
+    train_steps: int | None = None
+    """Training steps; None: calibrated on the first run to fill the time budget (then kept for reruns)."""
+    train_fraction: float = 0.6
+    """Share of the budget left after data generation that goes to training (the rest: evaluation)."""
+    max_steps: int | None = None
+    """Cap on episode length for data and evaluation (smoke runs; scores then are not comparable)."""
+    threads: int = 2
+    """torch CPU threads for training and evaluation."""
+    slide: str = "reprefill"
+    """Context sliding of the Gato policy: reprefill or drop."""
+    smoke: bool = False
+    """Seconds-long end-to-end run (gato-tiny, two tasks, 2 short episodes, no baselines/language)."""
+
+
+def smoke_config(cfg: DemoConfig) -> DemoConfig:
+    """The tiny settings of ``--smoke`` (its own default out_dir / data_dir; tasks if not given)."""
+    return dataclasses.replace(
+        cfg, tasks=SMOKE_SUITE if cfg.tasks == DEFAULT_SUITE else cfg.tasks, minutes=min(cfg.minutes, 3.0),
+        config="gato-tiny", data_dir="data/demo-smoke" if cfg.data_dir == DemoConfig.data_dir else cfg.data_dir,
+        out_dir="runs/demo-smoke" if cfg.out_dir == DemoConfig.out_dir else cfg.out_dir,
+        data_episodes={d: 2 for d in DATA_EPISODES}, episodes=2, baselines=False, language=False, batch_size=4,
+        max_steps=cfg.max_steps or 40, threads=1, train_steps=cfg.train_steps or 8)
+
+
+def _domain(task_id: str) -> str:
+    from policies import task_domain
+
+    return task_domain(task_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stages
+# ---------------------------------------------------------------------------------------------
+
+
+def dataset_plan(cfg: DemoConfig) -> list[tuple[str, int, int]]:
+    """(task, episodes, shard size) per task: the datasets engineer's demo builder
+    (`datasets_gen.build_demo.entries`) where it lists the task, else ``data_episodes``."""
+    known: dict[str, tuple[int, int]] = {}
+    if not cfg.smoke:
+        try:
+            from datasets_gen.build_demo import entries
+
+            known = {t: (n, s) for t, n, s in entries(cfg.data_scale)}
+        except ImportError:
+            pass
+    plan = []
+    for task_id in cfg.tasks:
+        n = max(1, round(cfg.data_episodes.get(_domain(task_id), 4) * cfg.data_scale))
+        plan.append((task_id, *known.get(task_id, (n, n))))
+    return plan
+
+
+def build_datasets(cfg: DemoConfig, log=print) -> dict[str, str]:
+    """Stage 1: one expert dataset per task (finished ones reused); returns ``{task: path}``."""
+    from datasets_gen.generate import Config as GenConfig, generate
+    from policies import NoExpertError
+
+    paths = {}
+    for task_id, n, shard in dataset_plan(cfg):
+        out = os.path.join(cfg.data_dir, task_id)
+        if not os.path.isfile(os.path.join(out, "metadata.json")):
+            t0 = time.perf_counter()
+            gen = GenConfig(task=task_id, policy="expert", episodes=n, out=out, shard_size=shard,
+                            max_steps=cfg.max_steps)
+            command = (f"gato generate --task {task_id} --policy expert --episodes {n} --shard-size {shard} "
+                       f"--out {out}" + (f" --max-steps {cfg.max_steps}" if cfg.max_steps else ""))
+            try:
+                meta = generate(gen, command)
+            except NoExpertError as e:
+                log(f"skip {task_id}: {str(e).split(':')[0]}")
+                continue
+            log(f"data {task_id}: {meta['episodes_recorded']} episodes, {meta['steps_recorded']} steps, "
+                f"{len(meta['filter']['kept'])} kept ({time.perf_counter() - t0:.0f}s)")
+        paths[task_id] = out
+    return paths
+
+
+def calibrate_steps_per_s(cfg: DemoConfig, data: list[str], log=print) -> float:
+    """Training steps/s of this model on this data, timed over 3 steps after one warm-up step."""
+    import torch
+
+    from gato import data as gdata
+    from gato.configs import get_config
+    from gato.model import GatoModel
+
+    mc = get_config(cfg.config)
+    torch.set_num_threads(cfg.threads)
+    mixture = gdata.Mixture(gdata.build_sources(data, mc.max_len), mc.max_len, seed=0)
+    model = GatoModel(mc)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    times = []
+    for i in range(4):
+        t0 = time.perf_counter()
+        loss, _ = model(mixture.next_batch(cfg.batch_size))
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        times.append(time.perf_counter() - t0)
+    rate = 1.0 / max(1e-6, sum(times[1:]) / 3)
+    log(f"calibration: {rate:.2f} training steps/s ({cfg.config}, batch {cfg.batch_size} x {mc.max_len} slots)")
+    return rate
+
+
+def train_model(cfg: DemoConfig, datasets: dict[str, str], seconds: float, log=print) -> Path:
+    """Stage 2: `gato train` in a subprocess, stopped after ``seconds`` (its last checkpoint stays).
+
+    The step count is fixed on the first run (calibrated to the time budget) and saved in
+    ``demo_state.json``, so a rerun resumes the same schedule.
+    """
+    run = Path(cfg.out_dir) / "model"
+    state_path = Path(cfg.out_dir) / "demo_state.json"
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    data = list(datasets.values())
+    weights = {}
+    if cfg.language:
+        data.append("gato.multimodal:vl_text_sources")
+        weights = {d: cfg.language_weight for d in ("captioning", "vqa", "text")}
+    if cfg.train_steps is not None:
+        state["train_steps"] = cfg.train_steps
+    if "train_steps" not in state:
+        rate = calibrate_steps_per_s(cfg, list(datasets.values()), log)
+        state["train_steps"] = max(10, int(rate * seconds * 0.9))
+        _write_json(state_path, state)
+    steps = int(state["train_steps"])
+    cmd = [sys.executable, "-m", "gato.train", "--data", *data, "--out", str(run), "--config", cfg.config,
+           "--steps", str(steps), "--batch-size", str(cfg.batch_size), "--threads", str(cfg.threads),
+           "--ckpt-every", str(max(5, steps // 12)), "--log-every", str(max(1, min(10, steps // 20))),
+           "--no-progress", "--no-tensorboard"]
+    if weights:
+        cmd += ["--domain-weights", *[x for k, v in weights.items() for x in (k, str(v))]]
+    if cfg.lr is not None:
+        cmd += ["--lr", str(cfg.lr)]
+    log(f"train: {steps} steps, at most {seconds / 60:.1f} min: {' '.join(cmd[1:])}")
+    env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads))
+    with open(Path(cfg.out_dir) / "train.log", "a") as logf:
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env)
+        try:
+            rc = proc.wait(timeout=max(5.0, seconds))
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait()
+            rc = None
+    from gato import checkpoint
+
+    last = checkpoint.latest(run)
+    if rc not in (0, None) or last is None:
+        raise RuntimeError(f"training failed (exit {rc}, checkpoint {last}); see {Path(cfg.out_dir) / 'train.log'}")
+    log(f"train: {'finished' if rc == 0 else 'stopped at the time limit'}; evaluating {last}")
+    return run
+
+
+def evaluate_model(cfg: DemoConfig, run: Path, datasets: dict[str, str], log=print) -> tuple[list[RolloutResult], dict]:
+    """Stage 3: the Gato policy on every task (results cached per task and checkpoint step)."""
+    import torch
+
+    from eval.evaluate import EvalConfig, evaluate
+    from gato import checkpoint
+
+    torch.set_num_threads(cfg.threads)
+    model, _, extra = checkpoint.load(run)
+    cache_dir = Path(cfg.out_dir) / "eval"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    results, infos = [], []
+    for task_id in datasets:
+        cached = cache_dir / f"{task_id}.step{extra['step']}.json"
+        if cached.exists():
+            r = load_results(str(cached))[0]
+            log(f"{task_id:32s} mean return {r.mean_return:10.3f} (cached)")
+            results.append(r)
+            continue
+        ecfg = EvalConfig(checkpoint=str(run), tasks=(task_id,), episodes=cfg.episodes, seed=cfg.seed,
+                          num_envs=cfg.episodes, max_steps=cfg.max_steps, slide=cfg.slide,
+                          prompt_dataset=(datasets[task_id],))
+        rs, info = evaluate(ecfg, model=model, train_config=extra.get("train_config"), log=log)
+        save_results(str(cached), rs)
+        results += rs
+        infos.append(info)
+    info = {"checkpoint": str(run), "checkpoint_step": extra["step"],
+            "trained_tasks": sorted(datasets), "trained_domains": sorted({_domain(t) for t in datasets}),
+            "unseen_domain_tasks": [], "seconds": {k: v for i in infos for k, v in i["seconds"].items()}}
+    return results, info
+
+
+def language_metrics(cfg: DemoConfig, run: Path, log=print) -> tuple[dict, list[tuple[str, str]]]:
+    """Vision-language and text metrics of the checkpoint (`gato.language`), if it trained on them."""
+    if not cfg.language:
+        return {}, []
+    try:
+        from gato import checkpoint
+        from gato.language import LanguageEvalConfig, evaluate_language, report_section
+    except ImportError as e:
+        log(f"language metrics skipped: {e}")
+        return {}, []
+    model, _, _ = checkpoint.load(run)
+    t0 = time.perf_counter()
+    metrics = evaluate_language(model, LanguageEvalConfig(checkpoint=str(run), num_scenes=20, text_max_tokens=4000))
+    log(f"language metrics ({time.perf_counter() - t0:.0f}s): "
+        + ", ".join(f"{k}: {v}" for k, v in _flat_numbers(metrics).items()))
+    return metrics, [report_section(metrics)]
+
+
+def _flat_numbers(metrics: dict) -> dict[str, str]:
+    out = {}
+    for key, sub in metrics.items():
+        if isinstance(sub, dict):
+            out.update({f"{key}.{k}": f"{v:.3f}" for k, v in sub.items() if isinstance(v, float)})
+    return out
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def summary_lines(report, policy: str) -> list[str]:
+    """The per-domain normalized scores of ``policy`` and its count of tasks at or above 50% of expert."""
+    from eval.scoring import HALF_EXPERT
+
+    rows = [t for t in report.tasks if t.policy == policy]
+    at_half = [t.task_id for t in rows if t.normalized >= HALF_EXPERT]
+    lines = [f"{policy}: {len(at_half)} of {len(rows)} scored tasks at >= 50% of expert"
+             + (f" ({100 * len(at_half) / len(rows):.0f}%)" if rows else "")]
+    for d in report.domains:
+        if d.policy == policy:
+            lines.append(f"  {d.domain:10s} mean {100 * d.mean:6.1f}%  IQM {100 * d.iqm:6.1f}%  "
+                         f"({d.n_at_least_half}/{d.n_tasks} tasks >= 50%)")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     import tyro
 
-    from eval.report import build_report, format_domain_table, format_task_table, write_report
+    from eval.evaluate import write_eval_report
+    from eval.report import format_domain_table, format_task_table
 
-    cfg = tyro.cli(DemoConfig, args=list(argv or []))
-    print(cfg)
+    cfg = tyro.cli(DemoConfig, args=list(sys.argv[1:] if argv is None else argv))
+    if cfg.smoke:
+        cfg = smoke_config(cfg)
+    print(cfg, flush=True)
+    t_start = time.perf_counter()
+    budget = cfg.minutes * 60
     os.makedirs(cfg.out_dir, exist_ok=True)
-    with open(os.path.join(cfg.out_dir, "config.json"), "w") as f:
-        json.dump(asdict(cfg), f, indent=1)
-    t0 = time.perf_counter()
-    results = run_suite(cfg.tasks, episodes=cfg.episodes, seed=cfg.seed, num_envs=cfg.num_envs, max_steps=cfg.max_steps)
-    save_results(os.path.join(cfg.out_dir, "results.json"), results, config=asdict(cfg))
-    report = build_report(results)
+    _write_json(Path(cfg.out_dir) / "demo_config.json", asdict(cfg))
+
+    datasets = build_datasets(cfg)
+    if not datasets:
+        raise RuntimeError(f"no dataset could be built for {cfg.tasks}")
+    t_data = time.perf_counter() - t_start
+    train_s = max(10.0, (budget - t_data) * cfg.train_fraction)
+    run = train_model(cfg, datasets, train_s)
+    results, info = evaluate_model(cfg, run, datasets)
+    gato_policy = results[0].policy
+    if cfg.baselines:
+        cache = Path(cfg.out_dir) / "eval" / "baselines.json"
+        if cache.exists():
+            baselines = load_results(str(cache))
+        else:
+            baselines = run_suite(tuple(datasets), episodes=cfg.episodes, seed=cfg.seed, num_envs=cfg.episodes,
+                                  max_steps=cfg.max_steps)
+            save_results(str(cache), baselines)
+        results += baselines
+    lang, sections = language_metrics(cfg, run)
+    info["minutes"] = round((time.perf_counter() - t_start) / 60, 1)
+    info["config"] = asdict(cfg)
+    report, paths = write_eval_report(results, os.path.join(cfg.out_dir, "report.json"), info,
+                                      extra_sections=sections, extra={"language": lang} if lang else None,
+                                      reps=500 if cfg.smoke else 2000)
     print()
     print(format_domain_table(report))
     print()
     print(format_task_table(report))
-    paths = write_report(report, cfg.out_dir)
-    print(f"\nwrote {', '.join(paths.values())} in {time.perf_counter() - t0:.0f}s")
+    for _, task, why in report.unscored:
+        print(f"not scored: {task}: {why}")
+    print()
+    for line in summary_lines(report, gato_policy):
+        print(line)
+    print(f"\nwrote {', '.join(paths.values())} after {info['minutes']} min")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,6 +6,8 @@
 | ``"expert"``     | the task's expert: BabyAI bot, Meta-World scripted (`policies.scripted`),  |
 |                  | Atari RAM-scripted (`policies.atari_ram`), SB3 zoo (`policies.sb3`)        |
 | ``path/to/x.zip``| a stable-baselines3 checkpoint (`policies.sb3`)                            |
+| ``"gato"``, RUN  | a trained Gato checkpoint (`policies.gato_policy`; ``checkpoint=RUN``      |
+|                  | or the run directory as the name; ``prompt_dataset=`` optional)            |
 """
 
 from __future__ import annotations
@@ -88,6 +90,14 @@ def make_policy(name: str, task_id: str, envs: Sequence[Any] | None = None, **kw
         return RandomPolicy(_action_space(task_id, envs, kw.pop("action_space", None)))
     if name == "expert":
         return _make_expert(task_id, envs)
+    if name == "gato" or os.path.isdir(name):
+        from policies.gato_policy import find_checkpoint_run, make_gato_policy
+
+        if name != "gato" and not find_checkpoint_run(name):
+            raise FileNotFoundError(f"Policy directory {name!r} holds no Gato checkpoint (checkpoints/latest).")
+        if name != "gato":
+            kw.setdefault("checkpoint", name)
+        return make_gato_policy(task_id, envs, **kw)
     if name.endswith(".zip") or os.path.isfile(name):
         if not os.path.isfile(name):
             raise FileNotFoundError(f"Policy checkpoint {name!r} does not exist.")

@@ -1,0 +1,294 @@
+"""`gato eval`: a trained Gato checkpoint rolled out closed-loop and scored against the experts.
+
+    gato eval --checkpoint runs/demo/model --tasks babyai-goto-red-ball dmc-cartpole-balance \\
+        --episodes 10 --seed 10000 --out reports/eval/report.json [--video reports/eval/videos]
+    gato eval --checkpoint RUN --domain metaworld --episodes 10 --out report.json
+
+For each task a `policies.gato_policy.GatoPolicy` (prompted with a demonstration from the task's
+expert dataset) is rolled out by `eval.rollout.rollout` on ``--num-envs`` envs at once, episode
+``i`` reset with seed ``seed + i`` (default seeds start at 10000, away from the datasets' 0..N-1).
+The results go through `eval.report`: ``report.json`` / ``.md`` / ``.png`` beside ``--out``
+with expert-normalized scores per task and per domain (rliable aggregates).
+
+What the checkpoint was trained on comes from its saved trainer config (``data``: the dataset
+paths, whose ``metadata.json`` name the task). A task of a domain the checkpoint never saw is
+evaluated anyway and flagged in the report; a task whose spaces the model cannot represent
+raises `UnsupportedTaskError`; a task without a prompt dataset raises `MissingPromptError`
+naming the `gato generate` command that builds it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from eval.rollout import RolloutResult, rollout, save_results
+from policies import task_domain
+from policies.gato_policy import (MissingPromptError, PROMPT_SLOTS, generate_command, make_gato_policy,
+                                  trained_tasks)
+
+HELD_OUT_SEED = 10_000  # datasets record seeds 0..N-1; evaluation starts far from them
+
+
+@dataclass
+class EvalConfig:
+    """Evaluate a Gato checkpoint closed-loop on tasks and write the expert-normalized report."""
+
+    checkpoint: str
+    """Run directory written by `gato train` (or one of its checkpoint directories)."""
+    tasks: tuple[str, ...] = ()
+    """Task ids to evaluate (default with no --domain: every task the checkpoint trained on)."""
+    domain: str | None = None
+    """Evaluate the checkpoint's trained tasks of this domain (all the domain's tasks if it has none)."""
+    episodes: int = 10
+    """Episodes per task (paper: 50)."""
+    seed: int = HELD_OUT_SEED
+    """Episode i resets with seed + i."""
+    out: str = "report.json"
+    """Report JSON path; report .md and .png are written beside it, rollout results as <stem>.results.json."""
+    video: str | None = None
+    """Directory for one GIF per task (episode 0), rendered with the env's rgb_array renderer."""
+    prompt_dataset: tuple[str, ...] = ()
+    """Expert datasets for prompts (matched to tasks by their metadata); default: the training datasets."""
+    prompt_slots: int = PROMPT_SLOTS
+    """Prompt length in slots (capped at half the model's context)."""
+    prompt_from_end: bool = False
+    """Take the prompt from the end of the demonstration instead of its start."""
+    num_envs: int = 8
+    """Envs stepped together (one batched policy call per step)."""
+    deterministic: bool = True
+    """Greedy action tokens; --no-deterministic samples with --temperature."""
+    temperature: float = 1.0
+    """Softmax temperature of sampled action tokens."""
+    slide: str = "reprefill"
+    """How the context window slides when full: reprefill (exact) or drop (cut the cache in place)."""
+    max_steps: int | None = None
+    """Optional cap on episode length (counted as truncation)."""
+    device: str = "cpu"
+    """Torch device of the model."""
+    threads: int | None = None
+    """torch CPU threads; None keeps torch's default."""
+    reps: int = 2000
+    """Bootstrap replications of the report's confidence intervals."""
+
+
+def resolve_tasks(cfg: EvalConfig, trained: dict[str, str]) -> list[str]:
+    """The task ids to evaluate (see `EvalConfig.tasks` / `domain`)."""
+    if cfg.tasks and cfg.domain:
+        raise ValueError("give --tasks or --domain, not both")
+    if cfg.tasks:
+        return list(cfg.tasks)
+    if cfg.domain:
+        mine = [t for t in trained if task_domain(t) == cfg.domain]
+        if mine:
+            return mine
+        import envs
+
+        return list(envs.task_ids(cfg.domain))
+    if not trained:
+        raise ValueError(f"checkpoint {cfg.checkpoint} records no training datasets; name the tasks with --tasks")
+    return list(trained)
+
+
+def prompt_datasets(paths: Sequence[str]) -> dict[str, str]:
+    """``{task_id: path}`` of explicitly given prompt datasets (read from their metadata)."""
+    out = {}
+    for p in paths:
+        meta = Path(p) / "metadata.json"
+        if not meta.is_file():
+            raise MissingPromptError(f"--prompt-dataset {p!r} is not a finished dataset (no metadata.json); "
+                                     f"build it with `gato generate --task <task> --policy expert --out {p}`")
+        out[json.loads(meta.read_text())["task_id"]] = str(p)
+    return out
+
+
+def find_prompt_dataset(task_id: str, given: dict[str, str], trained: dict[str, str]) -> str:
+    """The prompt dataset of ``task_id``: given, else trained on, else ``data/<task>-expert``."""
+    for source in (given, trained):
+        if task_id in source and (Path(source[task_id]) / "metadata.json").is_file():
+            return source[task_id]
+    default = os.path.join("data", f"{task_id}-expert")
+    if (Path(default) / "metadata.json").is_file():
+        return default
+    raise MissingPromptError(
+        f"no prompt dataset for task {task_id!r} (looked at --prompt-dataset, the checkpoint's training "
+        f"datasets and {default}); build it with `{generate_command(task_id)}`")
+
+
+def record_video(policy, task_id: str, seed: int, path: str, max_steps: int | None = None,
+                 max_frames: int = 300, fps: int = 15) -> str:
+    """Roll out one episode (seed ``seed``) rendering ``rgb_array`` frames, and write a GIF.
+
+    Frames come from the env's renderer (the observation's ``image`` when it cannot render);
+    at most ``max_frames`` frames, evenly strided, each downscaled to at most 256 pixels high.
+    """
+    import envs
+    import imageio.v2 as imageio
+
+    env = envs.make(task_id, render_mode="rgb_array")
+    frames = []
+    try:
+        obs, _ = env.reset(seed=seed)
+        state = policy.initial_state(1, seed)
+        start = np.ones(1, bool)
+        for t in range(max_steps or 100_000):
+            frame = env.render()
+            if frame is None and "image" in obs:
+                frame = obs["image"]
+            if frame is not None:
+                frames.append(np.asarray(frame, np.uint8))
+            batch = {k: ([v] if k == "text" else np.asarray(v)[None]) for k, v in obs.items()}
+            action, state = policy.act(batch, state, start)
+            start[:] = False
+            obs, _, term, trunc, _ = env.step(action[0])
+            if term or trunc:
+                break
+    finally:
+        env.close()
+    if not frames:
+        raise RuntimeError(f"{task_id}: no frames to write (the env renders nothing and has no image)")
+    stride = max(1, len(frames) // max_frames)
+    frames = frames[::stride]
+    h = frames[0].shape[0]
+    if h > 256:
+        k = int(np.ceil(h / 256))
+        frames = [f[::k, ::k] for f in frames]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}.gif"
+    imageio.mimsave(tmp, frames, duration=1000 / fps, loop=0)
+    os.replace(tmp, path)
+    return path
+
+
+def evaluate(cfg: EvalConfig, model=None, train_config: dict[str, Any] | None = None,
+             log=print) -> tuple[list[RolloutResult], dict[str, Any]]:
+    """Roll out the checkpoint on the tasks; returns the results and what the report must flag.
+
+    Args:
+        cfg: the evaluation config.
+        model, train_config: an already loaded model and its trainer config (else loaded from
+            ``cfg.checkpoint``).
+        log: where progress lines go.
+
+    Returns:
+        ``(results, info)``: one `RolloutResult` per task; ``info`` holds ``trained_tasks``,
+        ``trained_domains``, ``unseen_domain_tasks`` and per-task ``seconds``.
+    """
+    import envs
+    import torch
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    extra: dict[str, Any] = {}
+    if model is None:
+        from gato import checkpoint as ckpt
+
+        model, _, extra = ckpt.load(cfg.checkpoint, device=cfg.device)
+        train_config = extra.get("train_config")
+    trained = trained_tasks(train_config)
+    domains = sorted({task_domain(t) for t in trained})
+    given = prompt_datasets(cfg.prompt_dataset)
+    tasks = resolve_tasks(cfg, trained)
+    name = f"gato:{Path(cfg.checkpoint).name}"
+    results, unseen, seconds = [], [], {}
+    for task_id in tasks:
+        domain = task_domain(task_id)
+        if domain not in domains:
+            unseen.append(task_id)
+            log(f"note: {task_id} is from domain {domain!r}, which checkpoint {cfg.checkpoint} never saw "
+                f"(trained on {domains}); evaluating it anyway, flagged in the report")
+        prompt = find_prompt_dataset(task_id, given, trained)
+        t0 = time.perf_counter()
+        env_list = [envs.make(task_id) for _ in range(min(cfg.num_envs, cfg.episodes))]
+        try:
+            policy = make_gato_policy(task_id, env_list, model=model, train_config=train_config,
+                                      prompt_dataset=prompt, prompt_slots=cfg.prompt_slots,
+                                      prompt_from_end=cfg.prompt_from_end, temperature=cfg.temperature,
+                                      slide=cfg.slide, name=name)
+            r = rollout(policy, task_id, cfg.episodes, cfg.seed, num_envs=len(env_list), envs=env_list,
+                        deterministic=cfg.deterministic, max_steps=cfg.max_steps)
+        finally:
+            for env in env_list:
+                env.close()
+        seconds[task_id] = round(time.perf_counter() - t0, 1)
+        r.metadata["prompt_dataset"] = prompt
+        r.metadata["prompt_slots"] = len(policy.prompt)
+        results.append(r)
+        sr = "" if r.success_rate is None else f", success {100 * r.success_rate:.0f}%"
+        log(f"{task_id:32s} mean return {r.mean_return:10.3f}{sr} ({seconds[task_id]:.0f}s, "
+            f"{r.metadata['steps_per_s']:.0f} steps/s)")
+        if cfg.video:
+            path = os.path.join(cfg.video, f"{task_id}.gif")
+            record_video(policy, task_id, cfg.seed, path, cfg.max_steps)
+            log(f"  video: {path}")
+    info = {"checkpoint": cfg.checkpoint, "checkpoint_step": extra.get("step"), "trained_tasks": sorted(trained),
+            "trained_domains": domains, "unseen_domain_tasks": unseen, "seconds": seconds}
+    return results, info
+
+
+def unseen_section(info: dict[str, Any]) -> tuple[str, str]:
+    """The report section flagging tasks of domains the checkpoint never trained on."""
+    body = (f"Checkpoint `{info['checkpoint']}` (step {info.get('checkpoint_step')}) trained on "
+            f"{len(info['trained_tasks'])} tasks of domains {info['trained_domains']}.\n\n")
+    if info["unseen_domain_tasks"]:
+        body += "Tasks from domains it never saw (evaluated, zero-shot):\n\n"
+        body += "\n".join(f"- {t}" for t in info["unseen_domain_tasks"])
+    else:
+        body += "Every evaluated task is from a domain it trained on."
+    return "Checkpoint coverage", body
+
+
+def write_eval_report(results: Sequence[RolloutResult], out: str, info: dict[str, Any],
+                      extra_sections: Sequence[tuple[str, str]] = (), extra: dict[str, Any] | None = None,
+                      reps: int = 2000):
+    """`eval.report` JSON / Markdown / PNG named after ``out`` (``x.json`` -> ``x.md``, ``x.png``).
+
+    Tasks without a usable reference are listed in the report, not fatal. Returns the `Report`
+    and the written paths.
+    """
+    from eval.report import build_report, write_report
+
+    report = build_report(results, reps=reps, skip_unscorable=True)
+    out_dir = os.path.dirname(os.path.abspath(out))
+    paths = write_report(report, out_dir, extra_sections=[unseen_section(info), *extra_sections],
+                         extra={"evaluation": info, **(extra or {})})
+    stem = Path(out).name[: -len(".json")] if out.endswith(".json") else Path(out).name
+    if stem != "report":
+        for k, p in list(paths.items()):
+            target = os.path.join(out_dir, stem + os.path.splitext(p)[1])
+            os.replace(p, target)
+            paths[k] = target
+    save_results(os.path.join(out_dir, f"{stem}.results.json"), results, config=info)
+    return report, paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tyro
+
+    from eval.report import format_domain_table, format_task_table
+
+    cfg = tyro.cli(EvalConfig, args=list(sys.argv[1:] if argv is None else argv))
+    print(cfg)
+    results, info = evaluate(cfg)
+    info["config"] = dataclasses.asdict(cfg)
+    report, paths = write_eval_report(results, cfg.out, info, reps=cfg.reps)
+    print()
+    print(format_domain_table(report))
+    print()
+    print(format_task_table(report))
+    for policy, task, why in report.unscored:
+        print(f"not scored: {task}: {why}")
+    print(f"\nwrote {', '.join(paths.values())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

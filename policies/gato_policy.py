@@ -1,0 +1,457 @@
+"""`GatoPolicy`: a trained Gato checkpoint acting closed-loop behind `policies.base.Policy`.
+
+Deployment as in GATO_SPEC "Deployment": every env's context starts with a **prompt**, a
+successful expert demonstration of the same task from its dataset (the first whole timesteps
+that fit in ``prompt_slots``, 1024 by default, at most half of the model's context). Each
+control step then
+
+1. tokenizes the observation (`gato.sequence.encode_observation`: observation + separator),
+2. samples the action tokens one at a time, each restricted to the ids legal for its action
+   dimension (`gato.sequence.action_token_ranges`): greedy, or softmax with ``temperature``,
+3. detokenizes them (`gato.sequence.decode_action`).
+
+Decoding is incremental through the model's KV cache (`GatoModel.decode`): the prompt is
+encoded once per policy state and copied into each env's cache row when its episode starts; a
+step feeds only the new slots. The last action token of a step is fed together with the next
+observation (its hidden state predicts nothing the policy needs), so a one-token action costs
+one forward per step.
+
+**Sliding window.** When an env's row has no room for the next step, its context is rebuilt as
+prompt + the most recent whole timesteps that fill at most ``slide_keep`` of the room after the
+prompt, re-encoded exactly (``slide="reprefill"``, default), or the oldest timesteps are cut out
+of the cache in place (``slide="drop"``, cheaper; the kept keys were computed while the dropped
+slots were visible, so it approximates re-encoding). Keeping only part of the room means a
+re-prefill happens once every few steps rather than at every step.
+
+**State** (`GatoState`) holds everything that changes during a rollout: the KV cache, each env's
+context (the exact slots the model has seen, used for re-prefill and by the uncached mode), its
+pending action token and its sampling generator. The policy object holds only the model, the
+prompt and the spaces. ``use_cache=False`` recomputes the whole context for every token (the
+reference the cached path must equal, and the benchmark's "without KV cache").
+
+Example:
+    >>> pi = make_gato_policy("dmc-cartpole-balance", checkpoint="runs/demo/model")  # doctest: +SKIP
+    >>> state = pi.initial_state(num_envs=4, seed=0)                                  # doctest: +SKIP
+    >>> actions, state = pi.act(obs_batch, state, episode_start)                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from gato import sequence as sq
+from policies.base import Policy
+
+PROMPT_SLOTS = 1024  # GATO_SPEC "Deployment": the first 1024 tokens of a demonstration
+
+
+class UnsupportedTaskError(ValueError):
+    """A task whose observation or action spec the checkpoint cannot represent."""
+
+
+class MissingPromptError(FileNotFoundError):
+    """No prompt dataset for a task (the message names the command that builds one)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Prompts and the checkpoint's training record
+# ---------------------------------------------------------------------------------------------
+
+
+def generate_command(task_id: str) -> str:
+    """The command that builds an expert dataset of ``task_id`` (default output directory)."""
+    return f"gato generate --task {task_id} --policy expert --episodes 16 --out data/{task_id}-expert"
+
+
+def trained_tasks(train_config: dict[str, Any] | None) -> dict[str, str]:
+    """``{task_id: dataset path}`` of the episode datasets a checkpoint was trained on.
+
+    Read from the trainer's saved config (``data``: dataset paths and ``module:function``
+    sources); each dataset's task id comes from its ``metadata.json``. Datasets that no longer
+    exist are named by the path's last component (``data/<task>-expert`` -> ``<task>``).
+    """
+    out: dict[str, str] = {}
+    for spec in (train_config or {}).get("data", []) or []:
+        spec = str(spec)
+        meta = Path(spec) / "metadata.json"
+        if meta.is_file():
+            with open(meta) as f:
+                out[json.load(f)["task_id"]] = spec
+        elif ":" not in spec:  # a dataset path that is gone: fall back on its name
+            name = Path(spec).name
+            out[name[: -len("-expert")] if name.endswith("-expert") else name] = spec
+    return out
+
+
+def trained_domains(train_config: dict[str, Any] | None) -> set[str]:
+    """Domains of the checkpoint's episode datasets plus its ``module:function`` sources' names."""
+    from policies import task_domain
+
+    domains = {task_domain(t) for t in trained_tasks(train_config)}
+    for spec in (train_config or {}).get("data", []) or []:
+        if ":" in str(spec) and not os.path.exists(str(spec)):
+            domains.add(str(spec))
+    return domains
+
+
+def load_prompt(dataset: str | Any, max_slots: int, *, from_end: bool = False,
+                task_id: str | None = None) -> sq.Slots:
+    """The prompt: whole timesteps of the best (highest-return) episode of an expert dataset.
+
+    Args:
+        dataset: a dataset directory or an opened `EpisodeDataset` (anything with ``returns``,
+            ``episode_length``, ``window`` and ``task_id``).
+        max_slots: at most this many slots (whole timesteps only).
+        from_end: take the episode's last timesteps instead of its first.
+        task_id: if given, the dataset must be of this task.
+
+    Raises:
+        MissingPromptError: the dataset does not exist or holds no episode.
+        ValueError: the dataset is of another task.
+    """
+    if isinstance(dataset, (str, os.PathLike)):
+        from datasets_gen.reader import open_dataset
+
+        path = str(dataset)
+        if not os.path.isfile(os.path.join(path, "metadata.json")):
+            what = task_id or Path(path).name
+            raise MissingPromptError(
+                f"prompt dataset {path!r} does not exist or is unfinished; build it with "
+                f"`{generate_command(what)}` (and pass --prompt-dataset if you put it elsewhere)")
+        dataset = open_dataset(path)
+    if task_id is not None and dataset.task_id != task_id:
+        raise ValueError(f"prompt dataset {getattr(dataset, 'path', dataset)!r} is of task "
+                         f"{dataset.task_id!r}, not {task_id!r}")
+    if len(dataset) == 0:
+        raise MissingPromptError(f"prompt dataset {getattr(dataset, 'path', dataset)!r} keeps no episode; "
+                                 f"regenerate it with `{generate_command(dataset.task_id)}`")
+    best = int(np.argmax(dataset.returns))
+    n = dataset.episode_length(best)
+    k = min(n, max(1, max_slots // 2))  # a timestep has at least 2 slots (observation, separator)
+    start, stop = (n - k, n) if from_end else (0, k)
+    return sq.episode_to_slots(dataset.window(best, start, stop)).fit(max_slots, from_end=from_end)
+
+
+# ---------------------------------------------------------------------------------------------
+# The policy
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GatoState:
+    """Rollout state of a `GatoPolicy` over N envs (explicit: never stored on the policy).
+
+    Attributes:
+        cache: the model's KV cache, N rows of ``context`` slots (None when ``use_cache=False``).
+        prompt_cache: the prompt's keys/values (1 row), copied into a row when its episode starts.
+        context: per env, the slots the model has been fed since its episode started, as parts
+            (prompt, then observations / action tokens), exactly what its cache row holds.
+        steps: per env, the whole timesteps of the current episode that are still in context
+            (observation + separator + actions), oldest first; re-prefill keeps a suffix of them.
+        pending: per env, the sampled last action token not fed yet (None at episode start).
+        rngs: per env, the generator of sampled (non-greedy) action tokens.
+    """
+
+    cache: Any
+    prompt_cache: Any
+    context: list[list[sq.Slots]]
+    steps: list[list[sq.Slots]]
+    pending: list[int | None]
+    rngs: list[np.random.Generator]
+    num_slides: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _rng(seed: int | None) -> np.random.Generator:
+    return np.random.default_rng(None if seed is None else [int(seed), 0x6A70])
+
+
+def _drop_last_slot(s: sq.Slots) -> sq.Slots:
+    """``s`` without its last slot (a token slot, never a patch)."""
+    return sq.Slots(s.tokens[:-1], s.is_patch[:-1], s.patches, s.patch_positions[:-1], s.local_positions[:-1],
+                    s.is_action[:-1], s.is_target[:-1], np.array([len(s) - 1], np.int64), s.domain)
+
+
+def _slots_len(parts: Sequence[sq.Slots]) -> int:
+    return sum(len(p) for p in parts)
+
+
+class GatoPolicy(Policy):
+    """A Gato model acting on one task, batched over envs (see the module docstring).
+
+    Args:
+        model: a `gato.model.GatoModel` (put in eval mode here).
+        task_id: registry id of the task.
+        observation_space: the env's Dict observation space.
+        action_space: the env's ``Discrete(n)`` or ``Box(-1, 1, (n,))`` action space.
+        prompt: the demonstration prompt slots (`load_prompt`), or None for no prompt.
+        context: slots per env (the KV cache capacity); default the model's ``max_len``.
+        temperature: softmax temperature when ``act(..., deterministic=False)``.
+        use_cache: incremental decoding through the KV cache (False recomputes everything).
+        slide: ``"reprefill"`` (exact) or ``"drop"`` (cut the oldest timesteps from the cache).
+        slide_keep: fraction of the room after the prompt that a slide keeps for recent timesteps.
+        name: the policy's name in reports.
+
+    Raises:
+        UnsupportedTaskError: an observation or action space the checkpoint cannot represent
+            (unknown keys, too many slots per observation, an action space that is not
+            ``Discrete(n <= 1024)`` or a 1-D ``Box``, a step that does not fit the context).
+    """
+
+    def __init__(self, model, task_id: str, observation_space: Any, action_space: Any,
+                 prompt: sq.Slots | None = None, *, context: int | None = None, temperature: float = 1.0,
+                 use_cache: bool = True, slide: str = "reprefill", slide_keep: float = 0.5,
+                 name: str = "gato"):
+        self.model = model.eval()
+        self.task_id = task_id
+        self.name = name
+        self.temperature = float(temperature)
+        self.use_cache = use_cache
+        if slide not in ("reprefill", "drop"):
+            raise ValueError(f"slide must be 'reprefill' or 'drop', got {slide!r}")
+        if not 0.0 <= slide_keep < 1.0:
+            raise ValueError(f"slide_keep must be in [0, 1), got {slide_keep}")
+        self.slide, self.slide_keep = slide, slide_keep
+        self.capacity = int(context or model.config.max_len)
+        if self.capacity > model.config.max_len:
+            raise ValueError(f"context {self.capacity} exceeds the model's max_len {model.config.max_len}")
+        try:
+            self.obs_spec = sq.ObservationSpec.from_space(observation_space)
+            self.action_space = action_space
+            self.action_spec = sq.ActionSpec.from_space(action_space)
+        except (ValueError, TypeError) as e:
+            raise UnsupportedTaskError(f"task {task_id!r} cannot be represented by this checkpoint: {e}") from e
+        self.ranges = sq.action_token_ranges(action_space)  # [(lo, hi)] per action token
+        self.num_action_tokens = len(self.ranges)
+        vocab = model.config.vocab_size
+        if max(hi for _, hi in self.ranges) > vocab:
+            raise UnsupportedTaskError(f"task {task_id!r}: action ids up to {max(hi for _, hi in self.ranges)} "
+                                       f"exceed the checkpoint's vocabulary of {vocab}")
+        self.prompt = prompt if prompt is not None else sq.Slots.empty()
+        # The largest step: text can vary per episode, so allow the prompt's own text length too.
+        text_slots = int(np.count_nonzero(self.prompt.is_target & ~self.prompt.is_action)) // max(1, self.prompt.num_timesteps)
+        obs_slots = self.obs_spec.num_observation_slots(text_slots)
+        if obs_slots > sq.LOCAL_POSITIONS:
+            raise UnsupportedTaskError(
+                f"task {task_id!r}: an observation takes {obs_slots} slots > the {sq.LOCAL_POSITIONS} local "
+                f"positions of the model (use a smaller image or fewer values)")
+        self.step_slots = obs_slots + 1 + self.num_action_tokens + 1  # + separator + actions + pending token
+        if len(self.prompt) + self.step_slots > self.capacity:
+            raise UnsupportedTaskError(
+                f"task {task_id!r}: the prompt ({len(self.prompt)} slots) plus one step ({self.step_slots} slots) "
+                f"do not fit the context of {self.capacity} slots (model {model.config.name}); use a shorter "
+                f"prompt (prompt_slots) or a model with a longer max_len")
+
+    # ---- helpers -------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.model.token_embedding.weight.device
+
+    def _batch(self, parts: Sequence[sq.Slots]):
+        """Equal-length slot runs -> model inputs (B, T) on the model's device."""
+        return sq.collate(list(parts)).to(self.device)
+
+    @torch.inference_mode()
+    def _decode(self, state: GatoState, rows: list[int], new: list[sq.Slots]) -> torch.Tensor:
+        """Feed ``new[k]`` to env ``rows[k]``; returns the last new slot's hidden state per row (B', D)."""
+        for j, s in zip(rows, new):
+            state.context[j].append(s)
+        if not self.use_cache:  # recompute every row's whole context
+            runs = [sq.Slots.concat(state.context[j]) for j in rows]
+            batch = sq.collate(runs).to(self.device)
+            hidden = self.model.trunk(self.model.embed(batch))  # (B', L, D)
+            last = torch.tensor([len(r) - 1 for r in runs], device=self.device)
+            return hidden[torch.arange(len(rows), device=self.device), last]
+        out = torch.empty(len(rows), self.model.config.width, device=self.device)
+        by_len: dict[int, list[int]] = {}
+        for k, s in enumerate(new):  # rows whose new slots have the same length decode together
+            by_len.setdefault(len(s), []).append(k)
+        for ks in by_len.values():
+            hidden, _ = self.model.decode(self._batch([new[k] for k in ks]), state.cache, rows=[rows[k] for k in ks])
+            out[ks] = hidden[:, -1].to(out.dtype)
+        return out
+
+    def _logits(self, hidden: torch.Tensor, k: int) -> np.ndarray:
+        """Logits of action token ``k`` over its legal ids only, (B', hi - lo) float32."""
+        lo, hi = self.ranges[k]
+        return self.model.logits(hidden, vocab_range=(lo, hi)).float().cpu().numpy()
+
+    def _sample(self, state: GatoState, rows: list[int], hidden: torch.Tensor, k: int,
+                deterministic: bool) -> np.ndarray:
+        """Action token ``k`` of each row, restricted to its legal range (B',) int64."""
+        lo, hi = self.ranges[k]
+        logits = self._logits(hidden, k)  # (B', hi - lo)
+        if deterministic or self.temperature <= 0:
+            return lo + logits.argmax(-1)
+        z = logits / self.temperature
+        gumbel = np.stack([state.rngs[j].gumbel(size=hi - lo) for j in rows])  # Gumbel-max sampling
+        return lo + (z + gumbel).argmax(-1)
+
+    def _start_episode(self, state: GatoState, j: int) -> None:
+        state.context[j] = [self.prompt] if len(self.prompt) else []
+        state.steps[j] = []
+        state.pending[j] = None
+        if state.cache is not None:
+            p = len(self.prompt)
+            state.cache.lengths[j] = p
+            if p:
+                for dst, src in ((state.cache.keys, state.prompt_cache.keys),
+                                 (state.cache.values, state.prompt_cache.values)):
+                    for layer_dst, layer_src in zip(dst, src):
+                        layer_dst[j, :, :p] = layer_src[0, :, :p]
+
+    def _make_room(self, state: GatoState, j: int, needed: int) -> None:
+        """Slide env ``j``'s window so that ``needed`` more slots fit (module docstring)."""
+        used = _slots_len(state.context[j])
+        if used + needed <= self.capacity:
+            return
+        state.num_slides += 1
+        p = len(self.prompt)
+        keep_budget = int(self.slide_keep * (self.capacity - p - needed))
+        lengths = np.array([len(s) for s in state.steps[j]], np.int64)
+        a, _ = sq._fit_range(lengths, keep_budget, from_end=True)
+        kept, dropped = state.steps[j][a:], state.steps[j][:a]
+        if self.slide == "drop" and state.cache is not None:
+            n = sum(len(s) for s in dropped)
+            if state.pending[j] is not None and not kept:  # the last step's final token is not cached
+                n -= 1
+                state.pending[j] = None
+            state.cache.drop(torch.tensor([n if r == j else 0 for r in range(state.cache.batch_size)]), start=p)
+            state.steps[j] = kept
+            state.context[j] = ([self.prompt] if p else []) + kept
+            if state.pending[j] is not None:  # the last kept step's final token is still pending
+                state.context[j][-1] = _drop_last_slot(kept[-1])
+            return
+        # exact: rebuild the row from the prompt and the kept whole timesteps
+        self._start_episode(state, j)
+        state.steps[j] = kept
+        if kept:
+            run = sq.Slots.concat(kept)
+            self._decode(state, [j], [run]) if state.cache is not None else state.context[j].append(run)
+
+    # ---- Policy interface ---------------------------------------------------------------------
+    @torch.inference_mode()
+    def initial_state(self, num_envs: int, seed: int | None = None) -> GatoState:
+        cache = prompt_cache = None
+        if self.use_cache:
+            cache = self.model.new_cache(num_envs, capacity=self.capacity)
+            prompt_cache = self.model.new_cache(1, capacity=max(1, len(self.prompt)))
+            if len(self.prompt):
+                self.model.decode(self._batch([self.prompt]), prompt_cache)
+        rngs = [_rng(None if seed is None else seed + i) for i in range(num_envs)]
+        state = GatoState(cache, prompt_cache, [[] for _ in range(num_envs)], [[] for _ in range(num_envs)],
+                          [None] * num_envs, rngs)
+        for j in range(num_envs):
+            self._start_episode(state, j)
+        return state
+
+    def reseed(self, state: GatoState, env_indices, seeds) -> GatoState:
+        for i, s in zip(env_indices, seeds):
+            state.rngs[int(i)] = _rng(s)
+        return state
+
+    @torch.inference_mode()
+    def act(self, obs: dict[str, Any], state: GatoState, episode_start: np.ndarray, *,
+            deterministic: bool = True) -> tuple[np.ndarray, GatoState]:
+        n = len(state.context)
+        episode_start = np.asarray(episode_start, bool)
+        if episode_start.shape != (n,):
+            raise ValueError(f"episode_start must have shape ({n},), got {episode_start.shape}")
+        for j in np.flatnonzero(episode_start):
+            self._start_episode(state, int(j))
+        # 1. observation (+ the previous step's pending last action token) for every env
+        new, obs_parts = [], []
+        for j in range(n):
+            o = {k: v[j] for k, v in obs.items()}
+            s = sq.encode_observation(o, self.obs_spec, task_id=self.task_id)
+            obs_parts.append(s)
+            room = len(s) + self.num_action_tokens + (state.pending[j] is not None)
+            self._make_room(state, j, room)
+            if state.pending[j] is not None:
+                s = sq.Slots.concat([sq.action_slots(np.array([state.pending[j]])), s])
+                state.pending[j] = None
+            new.append(s)
+        rows = list(range(n))
+        hidden = self._decode(state, rows, new)
+        # 2. action tokens one at a time, each in its legal range
+        tokens = np.empty((n, self.num_action_tokens), np.int64)
+        for k in range(self.num_action_tokens):
+            tokens[:, k] = self._sample(state, rows, hidden, k, deterministic)
+            if k + 1 < self.num_action_tokens:
+                hidden = self._decode(state, rows, [sq.action_slots(tokens[j, k:k + 1]) for j in rows])
+        for j in rows:  # the last token is fed with the next observation
+            state.pending[j] = int(tokens[j, -1])
+            step = sq.Slots.concat([obs_parts[j], sq.action_slots(tokens[j])])
+            step.timestep_lengths = np.array([len(step)], np.int64)
+            state.steps[j].append(step)
+        return sq.decode_action(tokens, self.action_space), state
+
+
+# ---------------------------------------------------------------------------------------------
+# Construction from a run directory (make_policy("gato", ...))
+# ---------------------------------------------------------------------------------------------
+
+
+def find_checkpoint_run(path: str) -> bool:
+    """Whether ``path`` is a Gato run or checkpoint directory."""
+    p = Path(path)
+    return p.is_dir() and ((p / "checkpoints" / "latest").exists() or (p / "model.safetensors").exists())
+
+
+def make_gato_policy(task_id: str, envs: Sequence[Any] | None = None, *, checkpoint: str | None = None,
+                     model=None, train_config: dict[str, Any] | None = None, prompt_dataset: str | None = None,
+                     prompt_slots: int = PROMPT_SLOTS, prompt_from_end: bool = False,
+                     observation_space: Any = None, action_space: Any = None, device: str = "cpu",
+                     **kw: Any) -> GatoPolicy:
+    """A `GatoPolicy` for ``task_id`` from a run directory (or an already loaded model).
+
+    Args:
+        task_id: registry id.
+        envs: wrapped envs (their spaces are used); None builds one with ``envs.make`` to read them.
+        checkpoint: run directory (or checkpoint directory) written by `gato train`.
+        model, train_config: an already loaded model and its trainer config instead of ``checkpoint``.
+        prompt_dataset: the expert dataset of the prompt; default: the checkpoint's own training
+            dataset of this task.
+        prompt_slots: prompt length in slots (capped at half of the model's context).
+        prompt_from_end: take the prompt from the end of the demonstration.
+        observation_space, action_space: the spaces, instead of ``envs``.
+        device: where to load the model.
+        **kw: `GatoPolicy` options (context, temperature, use_cache, slide, slide_keep, name).
+
+    Raises:
+        MissingPromptError: no prompt dataset (names the `gato generate` command that builds it).
+        UnsupportedTaskError: see `GatoPolicy`.
+    """
+    if model is None:
+        if checkpoint is None:
+            raise ValueError("make_gato_policy needs checkpoint=RUN (a `gato train` run directory) or model=")
+        from gato import checkpoint as ckpt
+
+        model, _, extra = ckpt.load(checkpoint, device=device)
+        train_config = extra.get("train_config")
+        kw.setdefault("name", f"gato:{Path(checkpoint).name}")
+    if observation_space is None or action_space is None:
+        if envs:
+            observation_space, action_space = envs[0].observation_space, envs[0].action_space
+        else:
+            import envs as envs_mod
+
+            env = envs_mod.make(task_id)
+            observation_space, action_space = env.observation_space, env.action_space
+            env.close()
+    if prompt_dataset is None:
+        prompt_dataset = trained_tasks(train_config).get(task_id)
+        if prompt_dataset is None:
+            raise MissingPromptError(
+                f"no prompt dataset for task {task_id!r}: the checkpoint was not trained on it and no "
+                f"--prompt-dataset was given; build one with `{generate_command(task_id)}` and pass it")
+    budget = min(prompt_slots, model.config.max_len // 2)
+    prompt = load_prompt(prompt_dataset, budget, from_end=prompt_from_end, task_id=task_id)
+    return GatoPolicy(model, task_id, observation_space, action_space, prompt, **kw)

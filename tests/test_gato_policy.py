@@ -1,0 +1,170 @@
+"""GatoPolicy: legal actions, cached == uncached decoding, per-env resets, the sliding window, errors."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from envs.convention import Episode
+from eval.fake_env import FakeEnv
+from gato import sequence as sq
+from gato import tokenizer as tk
+from gato.configs import get_config
+from gato.model import GatoModel
+from policies.gato_policy import (GatoPolicy, MissingPromptError, UnsupportedTaskError, load_prompt,
+                                  trained_tasks)
+
+TASK = "fake-task"
+
+
+@pytest.fixture(scope="module")
+def model() -> GatoModel:
+    """gato-tiny with large random weights, so that logits depend on the input (not ~uniform)."""
+    torch.manual_seed(0)
+    m = GatoModel(get_config("gato-tiny"))
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.ndim >= 2:
+                p.normal_(0.0, 0.3)
+    return m.eval()
+
+
+def prompt_for(env: FakeEnv, steps: int = 3) -> sq.Slots:
+    discrete = isinstance(env.action_space, gym.spaces.Discrete)
+    actions = np.arange(steps) % 3 if discrete else np.linspace(-1, 1, steps * 2, dtype=np.float32).reshape(steps, 2)
+    ep = Episode(TASK, {"continuous": np.arange(steps * 2, dtype=np.float32).reshape(steps, 2),
+                        "discrete": np.arange(steps)[:, None], "text": ["go"] * steps},
+                 actions, np.zeros(steps, np.float32), np.zeros(steps, bool), np.zeros(steps, bool))
+    return sq.episode_to_slots(ep, action_space=env.action_space)
+
+
+def observations(n: int, steps: int, seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    return [{"continuous": rng.normal(0, 3, (n, 2)).astype(np.float32), "discrete": rng.integers(0, 9, (n, 1)),
+             "text": ["go"] * n} for _ in range(steps)]
+
+
+def run(policy: GatoPolicy, obs_seq: list[dict], starts: dict[int, list[int]] | None = None,
+        deterministic: bool = True, seed: int = 0):
+    """Act on every observation; ``starts[t]`` lists envs whose episode starts at step t."""
+    n = len(obs_seq[0]["text"])
+    state = policy.initial_state(n, seed)
+    actions = []
+    for t, obs in enumerate(obs_seq):
+        start = np.zeros(n, bool)
+        start[(starts or {}).get(t, [])] = True
+        if t == 0:
+            start[:] = True
+        a, state = policy.act(obs, state, start, deterministic=deterministic)
+        actions.append(a)
+    return np.stack(actions), state
+
+
+def record_logits(policy: GatoPolicy) -> list[np.ndarray]:
+    seen: list[np.ndarray] = []
+    inner = policy._logits
+
+    def spy(hidden, k):
+        out = inner(hidden, k)
+        seen.append(out)
+        return out
+
+    policy._logits = spy  # instance attribute: only this policy records
+    return seen
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_actions_are_legal_for_discrete_and_box(model, continuous):
+    env = FakeEnv(continuous_actions=continuous)
+    pi = GatoPolicy(model, TASK, env.observation_space, env.action_space, prompt_for(env), temperature=5.0)
+    actions, _ = run(pi, observations(4, 6), deterministic=False)
+    if continuous:
+        assert actions.shape == (6, 4, 2) and actions.dtype == np.float32
+        assert np.all(np.abs(actions) < 1.0)
+        bins = (actions + 1) / 2 * tk.NUM_BINS - 0.5  # bin centres decode to whole bins
+        np.testing.assert_allclose(bins, np.round(bins), atol=1e-3)
+        assert all(env.action_space.contains(a) for a in actions.reshape(-1, 2))
+    else:
+        assert actions.shape == (6, 4) and actions.dtype == np.int64
+        assert set(np.unique(actions)) <= {0, 1, 2}
+        assert len(np.unique(actions)) > 1  # temperature 5 over 3 ids: not stuck on one
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_cached_step_equals_uncached_recomputation(model, continuous):
+    env = FakeEnv(continuous_actions=continuous)
+    obs = observations(3, 14)
+    out = {}
+    for use_cache in (True, False):
+        # a 48-slot context so that the window slides (re-prefill) several times in 14 steps
+        pi = GatoPolicy(model, TASK, env.observation_space, env.action_space, prompt_for(env), context=48,
+                        use_cache=use_cache)
+        logits = record_logits(pi)
+        actions, state = run(pi, obs, starts={7: [1]})
+        out[use_cache] = (actions, np.concatenate(logits), state.num_slides)
+    np.testing.assert_array_equal(out[True][0], out[False][0])
+    np.testing.assert_allclose(out[True][1], out[False][1], atol=1e-4)
+    assert out[True][2] == out[False][2] > 0
+    assert out[True][1].std(axis=0).max() > 0.1  # the inputs matter: logits differ between steps and envs
+
+
+def test_episode_start_resets_only_that_env(model):
+    env = FakeEnv()
+    pi = GatoPolicy(model, TASK, env.observation_space, env.action_space, prompt_for(env))
+    obs = observations(2, 8)
+    both, state = run(pi, obs, starts={5: [0]})
+    alone, _ = run(pi, obs)  # no reset
+    np.testing.assert_array_equal(both[:, 1], alone[:, 1])  # env 1 never noticed env 0's reset
+    # env 0 after its reset acts like a fresh single env that saw only the observations since
+    fresh, _ = run(pi, [{k: v[:1] for k, v in o.items()} for o in obs[5:]])
+    np.testing.assert_array_equal(both[5:, 0], fresh[:, 0])
+    assert len(state.steps[0]) == 3 and len(state.steps[1]) == 8
+    assert int(state.cache.lengths[0]) < int(state.cache.lengths[1])
+
+
+@pytest.mark.parametrize("slide", ["reprefill", "drop"])
+def test_sliding_window_keeps_working_past_the_context(model, slide):
+    env = FakeEnv(continuous_actions=True)
+    prompt = prompt_for(env)
+    pi = GatoPolicy(model, TASK, env.observation_space, env.action_space, prompt, context=40, slide=slide)
+    n_steps = 30  # 30 steps x 8 slots = 6x the context
+    state = pi.initial_state(2, 0)
+    for t, obs in enumerate(observations(2, n_steps)):
+        a, state = pi.act(obs, state, np.full(2, t == 0))
+        assert np.all(np.abs(a) < 1)
+        assert int(state.cache.lengths.max()) <= 40
+        # the cache always starts with the prompt and holds the most recent steps
+        assert int(state.cache.lengths.min()) >= len(prompt)
+    assert state.num_slides >= 4
+    step_len = len(state.steps[0][-1])
+    assert int(state.cache.lengths[0]) >= len(prompt) + step_len - 1  # at least the last step is kept
+
+
+def test_unrepresentable_specs_raise(model):
+    env = FakeEnv()
+    with pytest.raises(UnsupportedTaskError, match="Discrete"):
+        GatoPolicy(model, TASK, env.observation_space, gym.spaces.Discrete(2000))
+    big = gym.spaces.Dict({"continuous": gym.spaces.Box(-np.inf, np.inf, (600,), np.float32)})
+    with pytest.raises(UnsupportedTaskError, match="local positions"):
+        GatoPolicy(model, TASK, big, env.action_space)
+    odd = gym.spaces.Dict({"lidar": gym.spaces.Box(-1, 1, (3,), np.float32)})
+    with pytest.raises(UnsupportedTaskError, match="unknown observation keys"):
+        GatoPolicy(model, TASK, odd, env.action_space)
+    with pytest.raises(UnsupportedTaskError, match="do not fit the context"):
+        GatoPolicy(model, TASK, env.observation_space, env.action_space, prompt_for(env, 40), context=64)
+
+
+def test_missing_prompt_dataset_names_the_command(tmp_path):
+    with pytest.raises(MissingPromptError, match="gato generate --task babyai-goto-red-ball --policy expert"):
+        load_prompt(str(tmp_path / "nope"), 100, task_id="babyai-goto-red-ball")
+
+
+def test_trained_tasks_from_the_train_config(tmp_path):
+    ds = tmp_path / "x"
+    ds.mkdir()
+    (ds / "metadata.json").write_text('{"task_id": "metaworld-reach"}')
+    cfg = {"data": [str(ds), "gato.multimodal:vl_text_sources", str(tmp_path / "dmc-cartpole-balance-expert")]}
+    assert trained_tasks(cfg) == {"metaworld-reach": str(ds),
+                                  "dmc-cartpole-balance": str(tmp_path / "dmc-cartpole-balance-expert")}
