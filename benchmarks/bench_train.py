@@ -169,30 +169,37 @@ def flops_per_token(c: GatoConfig, length: int, target_fraction: float) -> float
 
 
 def gpu(args) -> list[dict]:
-    torch.backends.cuda.matmul.allow_tf32 = True
+    dev = args.device
+    if dev == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+    length = args.length or 1024
     rows = []
-    for name, batch in (("gato-79m", 32), ("gato-364m", 16), ("gato-1.18b", 8)):
-        cfg = CONFIGS[name]
+    for spec in args.sizes.split(","):
+        name, batch = spec.split(":")
+        cfg, batch = dataclasses.replace(CONFIGS[name], max_len=length), int(batch)
         for tf in sorted({1.0, args.target_fraction}, reverse=True):
             for compile_ in (False, True):
-                row = {"config": name, "batch": batch, "L": 1024, "target_fraction": tf, "compiled": compile_}
+                row = {"config": name, "batch": batch, "L": length, "target_fraction": tf, "compiled": compile_}
+                model = None
                 try:
                     torch.manual_seed(0)
-                    model = GatoModel(cfg).cuda()
-                    step = make_step(model, token_batch(batch, 1024, tf, "cuda"), "cuda", True, compile_)
-                    time_steps({"s": step}, 3, "cuda")
-                    s = time_steps({"s": step}, args.steps, "cuda")["s"]
-                    tok_s = batch * 1024 / s
+                    model = GatoModel(cfg).to(dev)
+                    step = make_step(model, token_batch(batch, length, tf, dev), dev, True, compile_)
+                    time_steps({"s": step}, 3, dev)
+                    s = time_steps({"s": step}, args.steps, dev)["s"]
+                    tok_s = batch * length / s
                     row.update(tokens_per_s=round(tok_s),
-                               mfu=round(flops_per_token(cfg, 1024, tf) * tok_s / (args.peak_tflops * 1e12), 3),
-                               mem_gb=round(torch.cuda.max_memory_allocated() / 2**30, 1))
+                               mfu=round(flops_per_token(cfg, length, tf) * tok_s / (args.peak_tflops * 1e12), 3))
+                    if dev == "cuda":
+                        row["mem_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 1)
                 except Exception as e:  # keep measuring the other sizes
                     row["error"] = repr(e)[:300]
                 print(json.dumps(row), flush=True)
                 rows.append(row)
                 del model
-                torch.cuda.empty_cache()
-                torch.cuda.reset_peak_memory_stats()
+                if dev == "cuda":
+                    torch.cuda.empty_cache()
+                    torch.cuda.reset_peak_memory_stats()
     return rows
 
 
@@ -200,15 +207,20 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--gpu", action="store_true", help="measure the published sizes on CUDA")
     p.add_argument("--config", default="gato-small", help="CPU: model shape")
-    p.add_argument("--length", type=int, default=256, help="CPU: slots per sequence")
+    p.add_argument("--length", type=int, default=None, help="slots per sequence (CPU: 256, GPU: 1024)")
     p.add_argument("--batch", type=int, default=4, help="CPU: sequences per step")
     p.add_argument("--steps", type=int, default=5, help="timed steps per variant")
     p.add_argument("--threads", type=int, default=1, help="CPU threads")
     p.add_argument("--target-fraction", type=float, default=0.2,
                    help="fraction of slots that are targets (DMC-like ~0.2, Atari ~0.04)")
+    p.add_argument("--sizes", default="gato-79m:32,gato-364m:16,gato-1.18b:8",
+                   help="GPU mode: config:batch list (batches as in the anchor)")
+    p.add_argument("--device", default="cuda", help="GPU mode device (cpu only to smoke-test the path)")
     p.add_argument("--peak-tflops", type=float, default=989.0, help="GPU bf16 dense peak for MFU")
     p.add_argument("--out", default=os.environ.get("OUT"), help="directory for bench_train.json")
     args = p.parse_args(argv)
+    if not args.gpu:
+        args.length = args.length or 256
     rows = gpu(args) if args.gpu else cpu(args)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
