@@ -205,7 +205,7 @@ def save_checkpoint(cfg: Config, d: Dist, model: GatoModel, optimizer: torch.opt
     if len(set(fingerprints)) != 1:
         raise RuntimeError(f"step {step}: parameters differ across processes {fingerprints}")
     if d.main:
-        ckpt = checkpoint.begin(cfg.out, step)
+        checkpoint.begin(cfg.out, step)
     if d.world > 1:
         dist.barrier()
     ckpt = checkpoint.tmp_dir(cfg.out, step)
@@ -235,7 +235,7 @@ class MetricsLog:
                 kept = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
         tmp = self.path.with_name(".metrics.csv.tmp")
         with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, self.columns)
+            w = csv.DictWriter(f, self.columns, extrasaction="ignore")
             w.writeheader()
             w.writerows(kept)
         os.replace(tmp, self.path)
@@ -300,7 +300,11 @@ def train(cfg: Config) -> dict[str, float]:
         set_rng_state(json.loads(rng_file.read_text()), mixture)
         start_step = int(json.loads((resume / "state.json").read_text())["step"])
         if d.main:
-            print(f"resuming {cfg.out} from step {start_step} ({resume.name})", flush=True)
+            before = json.loads((resume / "train_config.json").read_text())
+            now = json.loads(json.dumps(dataclasses.asdict(cfg)))
+            changed = sorted(k for k in now if before.get(k) != now[k])
+            print(f"resuming {cfg.out} from step {start_step} ({resume.name})"
+                  + (f"; options changed since: {changed}" if changed else ""), flush=True)
 
     trainable: torch.nn.Module = model
     if cfg.compile:
