@@ -73,13 +73,18 @@ def write_episode(f: h5py.File, index: int, episode: Episode, attrs: dict[str, A
         g.attrs[k] = v
 
 
-def read_episode(g: h5py.Group, task_id: str, start: int = 0, stop: int | None = None) -> Episode:
-    """Reads timesteps ``[start, stop)`` of an episode group (only those bytes are read)."""
+def read_episode(g: h5py.Group, task_id: str, start: int = 0, stop: int | None = None,
+                 metadata: dict[str, Any] | None = None) -> Episode:
+    """Reads timesteps ``[start, stop)`` of an episode group (only those bytes are read).
+
+    ``metadata`` becomes the episode's metadata; None reads the group's attributes (slower).
+    """
     sl = slice(start, stop)
     obs: dict[str, Any] = {}
     for key, d in g["observations"].items():
         obs[key] = list(d.asstr()[sl]) if key == TEXT else d[sl]
-    meta = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in g.attrs.items()}
+    meta = metadata if metadata is not None else {
+        k: (v.item() if isinstance(v, np.generic) else v) for k, v in g.attrs.items()}
     return Episode(task_id, obs, g["actions"][sl], g["rewards"][sl], g["terminations"][sl],
                    g["truncations"][sl], meta)
 

@@ -142,7 +142,8 @@ class EpisodeDataset:
         shard_path = os.path.join(self.path, row["shard"])
         try:
             g = self._file(row["shard"])[episode_name(row["index"])]
-            ep = read_episode(g, self.task_id, start, stop)
+            meta = {**row, "task_id": self.task_id, "policy": self.metadata["policy"]}
+            ep = read_episode(g, self.task_id, start, stop, metadata=meta)
         except (OSError, KeyError, ValueError, RuntimeError) as e:
             self._files.pop(row["shard"], None)
             raise CorruptShardError(

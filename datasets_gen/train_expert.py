@@ -280,6 +280,18 @@ def record_reference(task_id: str, expert: dict[str, Any], path: str | None = No
 # ----------------------------------------------------------------------------- main
 
 
+def _publish(cfg: Config, out: Path) -> None:
+    """With ``--zoo``, copies ``model.zip`` and ``expert.json`` into ``datasets_gen/zoo/<task>/``."""
+    if cfg.zoo:
+        dst = ZOO_DIR / cfg.task
+        dst.mkdir(parents=True, exist_ok=True)
+        for name in ("model.zip", "expert.json"):
+            tmp = dst / f"{name}.tmp"
+            shutil.copyfile(out / name, tmp)
+            os.replace(tmp, dst / name)
+        print(f"copied to {dst}")
+
+
 def train(cfg: Config, command: str) -> dict[str, Any]:
     """Trains (or resumes) the expert of ``cfg.task`` and returns the content of ``expert.json``."""
     import stable_baselines3 as sb3
@@ -296,6 +308,13 @@ def train(cfg: Config, command: str) -> dict[str, Any]:
     (out / "config.json").write_text(json.dumps({**asdict(cfg), "algo": algo, "n_envs": n_envs,
                                                  "hyperparameters": {k: repr(v) for k, v in kwargs.items()},
                                                  "command": command}, indent=2))
+    done_path = out / "expert.json"
+    if done_path.exists() and (out / "model.zip").exists():
+        done = json.loads(done_path.read_text())
+        if done.get("steps", 0) >= cfg.steps and done.get("episodes") == cfg.eval_episodes:
+            print(f"{out} is finished ({done['steps']} steps, return {done['return_mean']:.3f}); nothing to do")
+            _publish(cfg, out)
+            return done
     venv = make_vec_env(cfg.task, n_envs, cfg.seed)
     ckpt = out / "ckpt"
     if (ckpt / "model.zip").exists():
@@ -329,12 +348,7 @@ def train(cfg: Config, command: str) -> dict[str, Any]:
     tmp.write_text(json.dumps(expert, indent=2))
     os.replace(tmp, out / "expert.json")
     print(json.dumps({k: expert[k] for k in ("task_id", "algo", "steps", "return_mean", "return_std")}))
-    if cfg.zoo:
-        dst = ZOO_DIR / cfg.task
-        dst.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(out / "model.zip", dst / "model.zip")
-        shutil.copyfile(out / "expert.json", dst / "expert.json")
-        print(f"copied to {dst}")
+    _publish(cfg, out)
     if cfg.update_references:
         key = record_reference(cfg.task, expert)
         print(f"eval/references.json: {cfg.task}.{key} = {expert['return_mean']:.3f}")
