@@ -89,6 +89,14 @@ def read_episode(g: h5py.Group, task_id: str, start: int = 0, stop: int | None =
                    g["truncations"][sl], meta)
 
 
+def _bound(values: np.ndarray) -> float | str:
+    """A Box bound as strict JSON: the number if uniform ("inf"/"-inf" as strings), else "varies"."""
+    if values.size != 1:
+        return "varies"
+    v = float(values[0])
+    return v if np.isfinite(v) else str(v)
+
+
 def describe_space(space: gym.Space) -> dict[str, Any]:
     """A JSON description of a space, equal for equal spaces (used to refuse mismatched datasets)."""
     if isinstance(space, gym.spaces.Dict):
@@ -98,7 +106,7 @@ def describe_space(space: gym.Space) -> dict[str, Any]:
     if isinstance(space, gym.spaces.Box):
         low, high = np.unique(space.low), np.unique(space.high)
         return {"type": "Box", "shape": list(space.shape), "dtype": str(space.dtype),
-                "low": float(low[0]) if low.size == 1 else "varies", "high": float(high[0]) if high.size == 1 else "varies"}
+                "low": _bound(low), "high": _bound(high)}
     if isinstance(space, gym.spaces.Text):
         return {"type": "Text", "max_length": int(space.max_length)}
     return {"type": type(space).__name__, "repr": repr(space)}

@@ -54,6 +54,15 @@ def task_spaces(task_id: str) -> tuple[dict, dict]:
     return _SPEC_CACHE[task_id]
 
 
+def _canon(d: Any) -> Any:
+    """Space descriptions with infinite bounds as strings (datasets of the first format day wrote floats)."""
+    if isinstance(d, dict):
+        return {k: _canon(v) for k, v in d.items()}
+    if isinstance(d, float) and not np.isfinite(d):
+        return str(d)
+    return d
+
+
 class EpisodeDataset:
     """The episodes of one dataset directory (by default only those the return filter keeps).
 
@@ -109,7 +118,7 @@ class EpisodeDataset:
     def check_spec(self) -> None:
         """Raises `DatasetSpecError` if the recorded spaces differ from the registered task's."""
         obs, act = task_spaces(self.task_id)
-        rec_obs, rec_act = self.metadata["observation_space"], self.metadata["action_space"]
+        rec_obs, rec_act = _canon(self.metadata["observation_space"]), _canon(self.metadata["action_space"])
         if (obs, act) != (rec_obs, rec_act):
             raise DatasetSpecError(
                 f"{self.path} does not match task {self.task_id!r}:\n"

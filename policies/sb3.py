@@ -121,6 +121,12 @@ class SB3Policy(Policy):
             raise FileNotFoundError(f"SB3 checkpoint {zip_path} does not exist; pass a model .zip or a zoo directory")
         meta_path = zip_path.parent / "expert.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        if meta and meta.get("obs_key", "") is None:
+            raise ValueError(
+                f"{zip_path} was trained on SB3's Atari preprocessing of the raw ALE screen (84x84 grey, 4 stacked "
+                "frames), not on our observation convention, so it cannot act through the Policy interface; "
+                "use the RAM-scripted experts (policies.atari_ram) or evaluate it with SB3 directly"
+            )
         model, algo = _load_model(zip_path, algo or meta.get("algo"))
         if obs_key is None:
             obs_key = meta.get("obs_key")
