@@ -14,7 +14,8 @@ run() {  # task steps [extra args]
     || echo "FAILED $task"
 }
 run dmc-cartpole-balance 15000
-run dmc-point-mass-easy 20000
+# dmc-point-mass-easy: 20k steps gave return 0.0 (sparse reward never found), not committed; needs a longer run
+# run dmc-point-mass-easy 20000
 HALF='{"train_freq": 2, "gradient_steps": 1}'
 run dmc-walker-stand 30000 --hp "$HALF"
 run dmc-ball-in-cup-catch 30000 --hp "$HALF"
