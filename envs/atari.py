@@ -5,8 +5,8 @@ Ids: the game's snake_case name with ``-``: ``atari-pong``, ``atari-montezuma-re
 
 Preprocessing (ale-py v5 defaults, i.e. Machado et al. 2018): frame skip 4 (the reward is summed
 over the 4 frames), sticky actions with ``repeat_action_probability=0.25``, the game's *minimal*
-action set (``Discrete(n)``, n = 3..18), episodes capped at 108,000 frames = 27,000 agent steps
-(truncation), full game over (no life-loss episodes), **no reward clipping**, no frame stacking, no
+action set (``Discrete(n)``, n = 3..18), episodes truncated at 27,000 agent steps (= the v5 cap of
+108,000 frames; counted by the wrapper in agent steps, ALE's own frame cap is off), full game over (no life-loss episodes), **no reward clipping**, no frame stacking, no
 max-pooling. Observation: ``image`` = the 210x160 RGB frame resized to 80x80 with
 ``cv2.INTER_AREA`` (80 = 5 x 16 tiles into 16x16 patches). ``env.unwrapped`` is ale-py's
 ``AtariEnv`` (RAM: ``env.unwrapped.ale.getRAM()``).
@@ -76,8 +76,11 @@ def make_env(spec: TaskSpec, max_episode_steps: int | None = None, render_mode: 
     limit = int(max_episode_steps or spec.max_episode_steps)
     raw = gym.make(
         spec.source, render_mode=render_mode, repeat_action_probability=repeat_action_probability,
-        frameskip=frameskip, full_action_space=full_action_space, max_num_frames_per_episode=limit * frameskip,
-    ).unwrapped  # drop gymnasium's checker wrappers; the ConventionWrapper applies the time limit
+        frameskip=frameskip, full_action_space=full_action_space,
+        # 0 = no ALE frame cap: ALE counts reset frames too (DoubleDunk truncated 4 steps early),
+        # so the one time limit is the ConventionWrapper's, in agent steps.
+        max_num_frames_per_episode=0,
+    ).unwrapped  # drop gymnasium's checker wrappers
 
     def obs_fn(frame: np.ndarray) -> dict[str, Any]:
         # (210, 160, 3) -> (h, w, 3); INTER_AREA averages pixels, so thin sprites survive.
