@@ -212,8 +212,12 @@ def answer_questions(model, images: Sequence[np.ndarray], questions: Sequence[st
 
 
 def complete(model, prompt: str, max_new_tokens: int = 60) -> str:
-    """Greedy continuation of a text prompt."""
-    return decode_text(greedy_generate(model, [text_prompt(prompt)], max_new_tokens)[0])
+    """Greedy continuation of a text prompt (the text that follows ``prompt``, spacing kept)."""
+    ids = encode_text(prompt)
+    new = greedy_generate(model, [text_prompt(prompt)], max_new_tokens)[0]
+    # Decode prompt and continuation together: a piece's leading space is dropped at the start
+    # of a decode, so decoding the continuation alone would glue it to the prompt's last word.
+    return decode_text(np.concatenate([ids, new]))[len(decode_text(ids)):]
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -361,7 +365,7 @@ def report_section(metrics: dict) -> tuple[str, str]:
 
 @dataclass
 class CaptionConfig:
-    """Caption an image with a trained checkpoint."""
+    """Caption an image with a trained checkpoint: `gato caption IMAGE --checkpoint RUN`."""
 
     image: str
     """the image file (PNG/JPEG; center-cropped and resized to image_size)."""
@@ -375,7 +379,7 @@ class CaptionConfig:
 
 @dataclass
 class AskConfig:
-    """Answer a question about an image with a trained checkpoint."""
+    """Answer a question about an image: `gato ask IMAGE "QUESTION" --checkpoint RUN`."""
 
     image: str
     """the image file (PNG/JPEG)."""
@@ -391,7 +395,7 @@ class AskConfig:
 
 @dataclass
 class CompleteConfig:
-    """Complete a text prompt with a trained checkpoint."""
+    """Complete a text prompt: `gato complete "PROMPT" --checkpoint RUN` (prints prompt + continuation)."""
 
     prompt: str
     """the text to continue."""
@@ -445,7 +449,7 @@ def complete_main(argv: list[str] | None = None) -> int:
     cfg = tyro.cli(CompleteConfig, args=_positional(argv or [], ("prompt",)))
     model, config, _ = load_text_model(cfg.checkpoint)
     check_prompt_fits(len(text_prompt(cfg.prompt)), config.max_len, "the prompt")
-    print(complete(model, cfg.prompt, cfg.max_new_tokens))
+    print(cfg.prompt + complete(model, cfg.prompt, cfg.max_new_tokens))
     return 0
 
 

@@ -267,12 +267,20 @@ def test_text_source_and_trainer_mixture_with_domain_weights():
 # ----------------------------------------------------------------------------- decoding and CLI
 
 
-def _tiny_model(seed=0):
+def _tiny_config(**changes):
+    """gato-tiny with a 64-slot context (the tests' lengths are computed for 64)."""
+    import dataclasses
+
     from gato.configs import CONFIGS
+
+    return dataclasses.replace(CONFIGS["gato-tiny"], **{"max_len": 64, **changes})
+
+
+def _tiny_model(seed=0):
     from gato.model import GatoModel
 
     torch.manual_seed(seed)
-    return GatoModel(CONFIGS["gato-tiny"]).eval()
+    return GatoModel(_tiny_config()).eval()
 
 
 def test_greedy_generation_with_kv_cache_equals_full_forward():
@@ -320,16 +328,11 @@ def test_tiny_model_learns_to_caption_and_answer():
     assert answer_questions(model, [scene.image], [q]) == ["blue"]
 
 
-def _save(tmp_path, data_specs, vocab_size=None):
-    import dataclasses
-
+def _save(tmp_path, data_specs):
     from gato import checkpoint
-    from gato.configs import CONFIGS
     from gato.model import GatoModel
 
-    config = CONFIGS["gato-tiny"]
-    if vocab_size:
-        config = dataclasses.replace(config, vocab_size=vocab_size)
+    config = _tiny_config()
     model = GatoModel(config)
     run = tmp_path / "run"
     checkpoint.save(run, model, config, step=1, train_config={"data": data_specs})
@@ -354,7 +357,7 @@ def test_cli_smoke_and_bad_inputs(tmp_path, capsys):
     bad.write_text("not an image")
     with pytest.raises(ValueError, match="cannot read image"):
         caption_main([str(bad), "--checkpoint", str(run)])
-    long_q = "what " * 60 + "?"  # 60+ tokens + 16 patches > gato-tiny's 64-slot context
+    long_q = "what " * 60 + "?"  # 61 tokens + 16 patches > the 64-slot context
     with pytest.raises(ValueError, match="context is 64 slots"):
         ask_main([str(img), long_q, "--checkpoint", str(run)])
     with pytest.raises(ValueError, match="context is 64 slots"):
@@ -363,10 +366,8 @@ def test_cli_smoke_and_bad_inputs(tmp_path, capsys):
     control_only = _save(tmp_path / "c", ["data/babyai-goto-red-ball"])
     with pytest.raises(NoTextVocabulary, match="without any text domain"):
         caption_main([str(img), "--checkpoint", str(control_only)])
-    from gato.configs import CONFIGS
-    import dataclasses
     with pytest.raises(NoTextVocabulary, match="vocab_size=1000"):
-        check_text_vocabulary(dataclasses.replace(CONFIGS["gato-tiny"], vocab_size=1000), None, "x")
+        check_text_vocabulary(_tiny_config(vocab_size=1000), None, "x")
 
 
 def test_evaluation_dicts_for_the_report():
