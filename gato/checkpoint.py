@@ -8,7 +8,7 @@ Layout of a run directory::
         train_config.json      the trainer's Config (free-form dict; absent for bare saves)
         state.json             {"step": ..., plus what the trainer adds}
         optimizer.pt           AdamW state (torch.save of tensors; loads with weights_only=True)
-        rng-rank0.json         torch / numpy / python / data-mixture RNG state of each process
+        rng-rank0.json         torch / numpy / python RNG state of each process
     RUN/checkpoints/latest     the name of the newest complete checkpoint directory
 
 A checkpoint directory is written under ``step-N.tmp`` and renamed when complete, then

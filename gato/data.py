@@ -14,8 +14,9 @@ list of them) it returns. The built-in ``gato.data:synthetic_source`` is a learn
 smoke tests and benchmarks.
 
 `Mixture` draws each sequence's source with the per-domain weights (equal by default) and collates
-the batch. One ``np.random.Generator`` drives the whole stream, so its state (`Mixture.state`)
-is all a checkpoint needs to resume the data exactly.
+the batch. The batch of step s comes from a generator seeded with ``(seed, rank, s)``, so a resumed
+run sees the same data with no saved data state, and DataLoader workers (`step_batches`) can build
+batches ahead of the training loop.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections import defaultdict
-from typing import Any, Protocol, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -50,8 +51,8 @@ class EpisodeDatasetSource:
             list(datasets), seq.SamplerConfig(sequence_length=sequence_length, prompt_prob=prompt_prob))
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.Slots]:
-        # SequenceSampler draws from its public `rng`; point it at the mixture's generator so one
-        # generator state describes the whole data stream.
+        # SequenceSampler draws from its public `rng`; point it at the step's generator so that
+        # the batch depends on (seed, step) only.
         self.sampler.rng = rng
         return [self.sampler.sample() for _ in range(batch_size)]
 
@@ -59,11 +60,15 @@ class EpisodeDatasetSource:
 class Mixture:
     """Draws batches from several sources with per-domain weights.
 
+    The batch of a given step is a pure function of ``(seed, step)``: its generator is seeded
+    with both. Resuming needs no data state, and worker processes can build batches ahead
+    (`step_batches`) without changing them.
+
     Args:
         sources: one or more batch sources; their domains must be distinct.
         sequence_length: L, the padded length of every batch.
         domain_weights: relative weight per domain; a domain not named gets 1.0 (equal shares).
-        seed: seeds the generator (an int or a sequence such as ``(seed, rank)``).
+        seed: an int or a sequence such as ``(seed, rank)``.
     """
 
     def __init__(self, sources: Sequence[BatchSource], sequence_length: int,
@@ -84,29 +89,53 @@ class Mixture:
         self.sources = list(sources)
         self.probabilities = w / w.sum()
         self.sequence_length = sequence_length
-        self.rng = np.random.default_rng(seed)
+        self.seed = [seed] if isinstance(seed, int) else list(seed)
+        self.next_step = 0  # for `next_batch`
 
     @property
     def domains(self) -> list[str]:
         return [s.domain for s in self.sources]
 
-    def next_batch(self, batch_size: int) -> TokenBatch:
-        """``batch_size`` sequences; each source's count is multinomial in its domain weight."""
-        counts = self.rng.multinomial(batch_size, self.probabilities)
+    def batch(self, step: int, batch_size: int) -> TokenBatch:
+        """The batch of ``step``: each source's count is multinomial in its domain weight."""
+        rng = np.random.default_rng([*self.seed, step])
+        counts = rng.multinomial(batch_size, self.probabilities)
         sequences, domains = [], []
         for source, n in zip(self.sources, counts):
             if n:
-                drawn = source.sample(int(n), self.rng)
+                drawn = source.sample(int(n), rng)
                 sequences += drawn
                 domains += [source.domain] * len(drawn)
         return seq.collate(sequences, self.sequence_length, domains)
 
-    def state(self) -> dict[str, Any]:
-        """JSON-serializable generator state (restore with `load_state`)."""
-        return self.rng.bit_generator.state
 
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.rng.bit_generator.state = state
+    def next_batch(self, batch_size: int) -> TokenBatch:
+        """The batch of the next step (``next_step``, counting from 0), for loops without a step."""
+        self.next_step += 1
+        return self.batch(self.next_step - 1, batch_size)
+
+
+class _StepBatches:
+    """Map-style dataset: item i is the batch of step ``start + i`` (for DataLoader workers)."""
+
+    def __init__(self, mixture: Mixture, batch_size: int, start: int, stop: int):
+        self.mixture, self.batch_size, self.start, self.stop = mixture, batch_size, start, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, i: int) -> TokenBatch:
+        return self.mixture.batch(self.start + i, self.batch_size)
+
+
+def step_batches(mixture: Mixture, batch_size: int, start: int, stop: int, workers: int = 0) -> Iterator[TokenBatch]:
+    """The batches of steps ``[start, stop)`` in order, built by ``workers`` processes ahead of use."""
+    if workers == 0:
+        return (mixture.batch(s, batch_size) for s in range(start, stop))
+    from torch.utils.data import DataLoader
+
+    return iter(DataLoader(_StepBatches(mixture, batch_size, start, stop), batch_size=None,
+                           shuffle=False, num_workers=workers, prefetch_factor=4))
 
 
 def open_datasets(paths: Sequence[str]) -> list[Any]:

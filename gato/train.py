@@ -4,7 +4,8 @@
     torchrun --nproc_per_node=N -m gato.train --data ... --out runs/x      # DDP (NCCL / gloo)
 
 Rerunning the same command resumes from ``RUN/checkpoints/latest`` exactly (weights, AdamW,
-step, and the torch / numpy / python / data RNG states). Logs go to ``RUN/metrics.csv``
+step, and the torch / numpy / python RNG states; the batch of step s is a function of
+``(seed, rank, s)``). Logs go to ``RUN/metrics.csv``
 (step, loss, per-domain loss, lr, grad norm, tokens/s) and TensorBoard (``RUN/tb``).
 
 Optimizer **[project choice where the paper is silent]**: AdamW, betas (0.9, 0.95), eps 1e-8,
@@ -74,6 +75,8 @@ class Config:
     """Relative sampling weight per domain, e.g. atari=2; unnamed domains get 1 (equal shares)."""
     prompt_prob: float = 0.25
     """Fraction of episode sequences prefixed with a prompt from another episode of the task."""
+    workers: int = 0
+    """Data worker processes building batches ahead (0: in the training process)."""
     log_every: int = 10
     """Steps between CSV / TensorBoard rows."""
     ckpt_every: int = 500
@@ -164,24 +167,22 @@ def describe_batch(batch: TokenBatch) -> str:
     return f"{len(batch.domains)} sequences, domains {per}, {int(batch.loss_mask.sum())} targets"
 
 
-def rng_state(mixture: data.Mixture) -> dict[str, Any]:
-    """Every RNG that decides the run, as JSON."""
+def rng_state() -> dict[str, Any]:
+    """The torch / numpy / python RNG states as JSON (data needs none: batches derive from the step)."""
     np_state = np.random.get_state()
     py_state = random.getstate()
     state = {"torch": torch.get_rng_state().tolist(),
              "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
-             "python": [py_state[0], list(py_state[1]), py_state[2]],
-             "mixture": mixture.state()}
+             "python": [py_state[0], list(py_state[1]), py_state[2]]}
     if torch.cuda.is_available():
         state["cuda"] = [s.tolist() for s in torch.cuda.get_rng_state_all()]
     return state
 
 
-def set_rng_state(state: dict[str, Any], mixture: data.Mixture) -> None:
+def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
     np.random.set_state((state["numpy"][0], np.array(state["numpy"][1], dtype=np.uint32), *state["numpy"][2:]))
     random.setstate((state["python"][0], tuple(state["python"][1]), state["python"][2]))
-    mixture.load_state(state["mixture"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
 
@@ -198,8 +199,7 @@ def replica_fingerprints(model: GatoModel, d: Dist) -> list[float]:
     return [x.item() for x in everyone]
 
 
-def save_checkpoint(cfg: Config, d: Dist, model: GatoModel, optimizer: torch.optim.Optimizer,
-                    mixture: data.Mixture, step: int) -> None:
+def save_checkpoint(cfg: Config, d: Dist, model: GatoModel, optimizer: torch.optim.Optimizer, step: int) -> None:
     """All processes write their RNG state; process 0 writes weights and optimizer, then commits."""
     fingerprints = replica_fingerprints(model, d)
     if len(set(fingerprints)) != 1:
@@ -209,7 +209,7 @@ def save_checkpoint(cfg: Config, d: Dist, model: GatoModel, optimizer: torch.opt
     if d.world > 1:
         dist.barrier()
     ckpt = checkpoint.tmp_dir(cfg.out, step)
-    checkpoint.write_json(ckpt / f"rng-rank{d.rank}.json", rng_state(mixture))
+    checkpoint.write_json(ckpt / f"rng-rank{d.rank}.json", rng_state())
     if d.world > 1:
         dist.barrier()
     if d.main:
@@ -297,7 +297,7 @@ def train(cfg: Config) -> dict[str, float]:
         if not rng_file.exists():
             raise ValueError(f"{resume} was written by fewer processes (no {rng_file.name}); resume "
                              "with the same number of processes")
-        set_rng_state(json.loads(rng_file.read_text()), mixture)
+        set_rng_state(json.loads(rng_file.read_text()))
         start_step = int(json.loads((resume / "state.json").read_text())["step"])
         if d.main:
             before = json.loads((resume / "train_config.json").read_text())
@@ -327,12 +327,12 @@ def train(cfg: Config) -> dict[str, float]:
     sums = torch.zeros(len(sum_keys), device=d.device)  # summed over the steps since the last row
     row: dict[str, float] = {}
     t_log, steps_since_log, slots_since_log, t_start = time.perf_counter(), 0, 0, time.perf_counter()
-    for step in range(start_step, cfg.steps):  # `step` updates done before this one
+    batches = data.step_batches(mixture, cfg.batch_size, start_step, cfg.steps, cfg.workers)
+    for step, batch in zip(range(start_step, cfg.steps), batches):  # `step` updates done before this one
         lr = learning_rate(step, peak_lr, warmup, cfg.steps, cfg.min_lr_ratio)
         for group in optimizer.param_groups:
             group["lr"] = lr
 
-        batch = mixture.next_batch(cfg.batch_size)
         check_batch(batch, model_config.vocab_size, model_config.max_len)
         with autocast:
             loss, metrics = trainable(batch.to(d.device, non_blocking=True))
@@ -381,7 +381,7 @@ def train(cfg: Config) -> dict[str, float]:
             t_log, steps_since_log, slots_since_log = now, 0, 0
 
         if done % cfg.ckpt_every == 0 or done == cfg.steps:
-            save_checkpoint(cfg, d, model, optimizer, mixture, done)
+            save_checkpoint(cfg, d, model, optimizer, done)
 
     if bar is not None:
         bar.close()
