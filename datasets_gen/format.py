@@ -12,8 +12,9 @@ A dataset is a directory::
 Each shard is written to ``shard-NNNNN.h5.tmp<pid>`` and renamed when complete, so a shard either
 exists whole or not at all. Inside a shard (readable with h5py alone)::
 
-    /                                   attrs: format, task_id, shard, first_episode, num_episodes
-    /episode_000017/                    attrs: index, seed, return, length, task_id, policy, policy_version
+    /                                   attrs: format, task_id, shard, policy, policy_name, policy_version,
+                                        first_episode, num_episodes
+    /episode_000017/                    attrs: index, seed, return, length, success (1/0, -1 if undefined)
         observations/<key>              (T, ...) one dataset per observation key:
                                         image uint8 (T, H, W, 3) (chunked, lzf), continuous float32 (T, n),
                                         discrete int64 (T, n), text variable-length UTF-8 strings (T,)
@@ -73,20 +74,32 @@ def write_episode(f: h5py.File, index: int, episode: Episode, attrs: dict[str, A
         g.attrs[k] = v
 
 
-def read_episode(g: h5py.Group, task_id: str, start: int = 0, stop: int | None = None,
-                 metadata: dict[str, Any] | None = None) -> Episode:
-    """Reads timesteps ``[start, stop)`` of an episode group (only those bytes are read).
+def episode_datasets(g: h5py.Group) -> dict[str, h5py.Dataset]:
+    """``{"observations/<key>": ds, "actions": ds, ...}`` of an episode group (handles, no data read)."""
+    d = {f"observations/{k}": v for k, v in g["observations"].items()}
+    for name in ("actions", "rewards", "terminations", "truncations"):
+        d[name] = g[name]
+    return d
 
-    ``metadata`` becomes the episode's metadata; None reads the group's attributes (slower).
+
+def read_episode(g: h5py.Group | dict[str, h5py.Dataset], task_id: str, start: int = 0, stop: int | None = None,
+                 metadata: dict[str, Any] | None = None) -> Episode:
+    """Reads timesteps ``[start, stop)`` of an episode (a group, or its `episode_datasets`); only those bytes.
+
+    ``metadata`` becomes the episode's metadata; None reads the group's attributes.
     """
     sl = slice(start, stop)
+    d = g if isinstance(g, dict) else episode_datasets(g)
     obs: dict[str, Any] = {}
-    for key, d in g["observations"].items():
-        obs[key] = list(d.asstr()[sl]) if key == TEXT else d[sl]
-    meta = metadata if metadata is not None else {
-        k: (v.item() if isinstance(v, np.generic) else v) for k, v in g.attrs.items()}
-    return Episode(task_id, obs, g["actions"][sl], g["rewards"][sl], g["terminations"][sl],
-                   g["truncations"][sl], meta)
+    for name, ds in d.items():
+        if name.startswith("observations/"):
+            key = name.split("/", 1)[1]
+            obs[key] = list(ds.asstr()[sl]) if key == TEXT else ds[sl]
+    if metadata is None:
+        attrs = g.attrs if not isinstance(g, dict) else d["actions"].parent.attrs
+        metadata = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in attrs.items()}
+    return Episode(task_id, obs, d["actions"][sl], d["rewards"][sl], d["terminations"][sl],
+                   d["truncations"][sl], metadata)
 
 
 def _bound(values: np.ndarray) -> float | str:

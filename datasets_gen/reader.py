@@ -22,7 +22,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from datasets_gen.format import METADATA, describe_space, episode_name, read_episode
+from datasets_gen.format import METADATA, describe_space, episode_datasets, episode_name, read_episode
 from envs.convention import Episode
 
 
@@ -87,6 +87,7 @@ class EpisodeDataset:
         self.indices = np.array([r["index"] for r in self._rows], dtype=np.int64)
         self.max_open_files = max_open_files
         self._files: OrderedDict[str, h5py.File] = OrderedDict()
+        self._handles: dict[str, dict[int, dict]] = {}  # shard -> episode index -> dataset handles
         if check_spec:
             self.check_spec()
 
@@ -138,7 +139,9 @@ class EpisodeDataset:
         if f is None:
             f = h5py.File(os.path.join(self.path, shard), "r")
             while len(self._files) >= self.max_open_files:
-                self._files.popitem(last=False)[1].close()
+                name, old = self._files.popitem(last=False)
+                self._handles.pop(name, None)
+                old.close()
         self._files[shard] = f
         return f
 
@@ -150,11 +153,16 @@ class EpisodeDataset:
             raise IndexError(f"window [{start}, {stop}) outside episode {i} of length {n} ({self.path})")
         shard_path = os.path.join(self.path, row["shard"])
         try:
-            g = self._file(row["shard"])[episode_name(row["index"])]
+            f = self._file(row["shard"])
+            per_shard = self._handles.setdefault(row["shard"], {})
+            handles = per_shard.get(row["index"])
+            if handles is None:  # group lookups cost more than small reads: keep the handles
+                handles = per_shard[row["index"]] = episode_datasets(f[episode_name(row["index"])])
             meta = {**row, "task_id": self.task_id, "policy": self.metadata["policy"]}
-            ep = read_episode(g, self.task_id, start, stop, metadata=meta)
+            ep = read_episode(handles, self.task_id, start, stop, metadata=meta)
         except (OSError, KeyError, ValueError, RuntimeError) as e:
             self._files.pop(row["shard"], None)
+            self._handles.pop(row["shard"], None)
             raise CorruptShardError(
                 f"{shard_path}: cannot read episode {row['index']} (dataset item {i}): {type(e).__name__}: {e}. "
                 f"The other shards stay readable; delete this file and rerun the generate command in "
@@ -178,6 +186,7 @@ class EpisodeDataset:
         for f in self._files.values():
             f.close()
         self._files.clear()
+        self._handles.clear()
 
     def __enter__(self) -> "EpisodeDataset":
         return self
@@ -188,6 +197,7 @@ class EpisodeDataset:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_files"] = OrderedDict()  # h5py handles do not pickle; reopened lazily
+        state["_handles"] = {}
         return state
 
     def __repr__(self) -> str:

@@ -66,7 +66,7 @@ def test_readable_with_h5py_alone(dataset):
     with h5py.File(os.path.join(dataset, "shard-00001.h5"), "r") as f:
         assert sorted(f) == ["episode_000002", "episode_000003"]
         g = f["episode_000002"]
-        assert g.attrs["seed"] == 5 and g.attrs["task_id"] == TASK
+        assert g.attrs["seed"] == 5 and f.attrs["task_id"] == TASK and f.attrs["policy"] == "random"
         t = len(g["actions"])
         assert g["observations/discrete"].shape == (t, 148)
         assert g["observations/text"].asstr()[0] == "go to the red ball"
