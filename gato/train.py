@@ -72,7 +72,7 @@ class Config:
     grad_clip: float = 1.0
     """Global gradient-norm clip."""
     domain_weights: dict[str, float] = field(default_factory=dict)
-    """Relative sampling weight per domain, e.g. atari=2; unnamed domains get 1 (equal shares)."""
+    """Relative sampling weight per domain, e.g. `--domain-weights atari 2 dmc 1`; unnamed domains get 1."""
     prompt_prob: float = 0.25
     """Fraction of episode sequences prefixed with a prompt from another episode of the task."""
     workers: int = 0
