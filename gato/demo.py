@@ -231,8 +231,14 @@ def train_model(cfg: DemoConfig, datasets: dict[str, str], seconds: float, log=p
     if "train_steps" not in state:
         rate = calibrate_steps_per_s(cfg, list(datasets.values()), log)
         state["train_steps"] = max(10, int(rate * seconds * 0.9))
-        _write_json(state_path, state)
+    _write_json(state_path, state)
     steps = int(state["train_steps"])
+    from gato import checkpoint
+
+    last = checkpoint.latest(run)
+    if last is not None and json.loads((last / "state.json").read_text())["step"] >= steps:
+        log(f"train: already done ({last})")
+        return run
     cmd = [sys.executable, "-m", "gato.train", "--data", *data, "--out", str(run), "--config", cfg.config,
            "--steps", str(steps), "--batch-size", str(cfg.batch_size), "--threads", str(cfg.threads),
            "--ckpt-every", str(max(5, steps // 12)), "--log-every", str(max(1, min(10, steps // 20))),
@@ -251,8 +257,6 @@ def train_model(cfg: DemoConfig, datasets: dict[str, str], seconds: float, log=p
             proc.terminate()
             proc.wait()
             rc = None
-    from gato import checkpoint
-
     last = checkpoint.latest(run)
     if rc not in (0, None) or last is None:
         raise RuntimeError(f"training failed (exit {rc}, checkpoint {last}); see {Path(cfg.out_dir) / 'train.log'}")
