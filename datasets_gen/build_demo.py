@@ -40,7 +40,7 @@ class Config:
     suite: str = "demo"
     """only ``demo`` exists."""
     out: str = "data/demo-datasets"
-    """parent directory: one dataset per task in ``<out>/<task>``."""
+    """parent directory: one dataset per task in ``<out>/<task>`` (``<out>-x<scale>`` when scale != 1)."""
     scale: float = 1.0
     """multiplies every episode count (at least 1 episode each)."""
     workers: int = 1
@@ -62,16 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.suite != "demo":
         raise ValueError(f"unknown suite {cfg.suite!r}; the only suite is 'demo'")
     print(cfg)
+    out = cfg.out if cfg.scale == 1.0 else f"{cfg.out}-x{cfg.scale:g}"
     t0 = time.time()
     for task, episodes, shard in entries(cfg.scale):
         gen = GenerateConfig(task=task, policy="expert", episodes=episodes, shard_size=shard,
-                             out=f"{cfg.out}/{task}", workers=cfg.workers)
+                             out=f"{out}/{task}", workers=cfg.workers)
         command = (f"gato generate --task {task} --policy expert --episodes {episodes} --shard-size {shard} "
                    f"--out {gen.out} --workers {cfg.workers}")
         t = time.time()
         meta = generate(gen, command)
         print(json.dumps({**summary(gen.out, meta), "seconds": round(time.time() - t, 1)}), flush=True)
-    print(f"demo datasets in {cfg.out}: {time.time() - t0:.0f} s")
+    print(f"demo datasets in {out}: {time.time() - t0:.0f} s")
     return 0
 
 
