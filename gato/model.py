@@ -199,14 +199,18 @@ class Attention(nn.Module):
         return self._merge(F.scaled_dot_product_attention(q, k, v, is_causal=True))
 
     def decode(self, x: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-               rows: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Write this step's keys/values at ``positions`` (B', T) of cache ``rows`` (B',), attend."""
+               rows: torch.Tensor | None, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Write this step's keys/values at ``positions`` (B', T) of cache ``rows`` (B',; None: all), attend."""
         q, k, v = self._qkv(x)
-        b = rows[:, None].expand_as(positions)  # (B', T)
+        every = torch.arange(positions.shape[0], device=positions.device) if rows is None else rows
+        b = every[:, None].expand_as(positions)  # (B', T)
         k_cache[b, :, positions] = k.transpose(1, 2).to(k_cache.dtype)  # indexed view is (B', T, H, hd)
         v_cache[b, :, positions] = v.transpose(1, 2).to(v_cache.dtype)
         s = mask.shape[-1]
-        keys, values = k_cache[rows, :, :s], v_cache[rows, :, :s]  # (B', H, S', hd)
+        if rows is None:  # a view, no copy of the cache
+            keys, values = k_cache[:, :, :s], v_cache[:, :, :s]  # (B, H, S', hd)
+        else:
+            keys, values = k_cache[rows, :, :s], v_cache[rows, :, :s]  # (B', H, S', hd)
         y = F.scaled_dot_product_attention(q.to(keys.dtype), keys, values, attn_mask=mask)
         return self._merge(y.to(x.dtype))
 
@@ -239,7 +243,7 @@ class Block(nn.Module):
         return x + self.ffw(self.norm2(x))
 
     def decode(self, x: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-               rows: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+               rows: torch.Tensor | None, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = x + self.attn.decode(self.norm1(x), k_cache, v_cache, rows, positions, mask)
         return x + self.ffw(self.norm2(x))
 
@@ -376,7 +380,7 @@ class GatoModel(nn.Module):
         keys = torch.arange(int(end.max()), device=dev)  # (S',)
         mask = (keys[None, None, :] <= positions[:, :, None])[:, None]  # (B', 1, T, S') causal
         for i, block in enumerate(self.blocks):
-            x = block.decode(x, cache.keys[i], cache.values[i], rows_t, positions, mask)
+            x = block.decode(x, cache.keys[i], cache.values[i], None if rows is None else rows_t, positions, mask)
         cache.lengths[rows_t] = end
         return self.final_norm(x), cache
 
