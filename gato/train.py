@@ -327,66 +327,67 @@ def train(cfg: Config) -> dict[str, float]:
     sums = torch.zeros(len(sum_keys), device=d.device)  # summed over the steps since the last row
     row: dict[str, float] = {}
     t_log, steps_since_log, slots_since_log, t_start = time.perf_counter(), 0, 0, time.perf_counter()
-    batches = data.step_batches(mixture, cfg.batch_size, start_step, cfg.steps, cfg.workers)
-    for step, batch in zip(range(start_step, cfg.steps), batches):  # `step` updates done before this one
-        lr = learning_rate(step, peak_lr, warmup, cfg.steps, cfg.min_lr_ratio)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+    try:
+        batches = data.step_batches(mixture, cfg.batch_size, start_step, cfg.steps, cfg.workers)
+        for step, batch in zip(range(start_step, cfg.steps), batches):  # `step` updates done before this one
+            lr = learning_rate(step, peak_lr, warmup, cfg.steps, cfg.min_lr_ratio)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
 
-        check_batch(batch, model_config.vocab_size, model_config.max_len)
-        with autocast:
-            loss, metrics = trainable(batch.to(d.device, non_blocking=True))
+            check_batch(batch, model_config.vocab_size, model_config.max_len)
+            with autocast:
+                loss, metrics = trainable(batch.to(d.device, non_blocking=True))
 
-        bad = torch.tensor(float(not torch.isfinite(loss)), device=d.device)
-        if d.world > 1:
-            dist.all_reduce(bad, op=dist.ReduceOp.MAX)  # every process stops together
-        if bad.item():
-            dump = Path(cfg.out) / f"nonfinite-batch-step{step + 1}-rank{d.rank}.pt"
-            torch.save(dataclasses.asdict(batch), dump)
-            last = checkpoint.latest(cfg.out)
-            raise NonFiniteLoss(
-                f"loss became {loss.item()} at step {step + 1} (process {d.rank}: {describe_batch(batch)}; "
-                f"batch saved to {dump}); the last good checkpoint is {last}")
-
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-        metrics["grad_norm"] = grad_norm
-        sums += torch.stack([metrics[k].detach().float() if k in metrics else torch.zeros((), device=d.device)
-                             for k in sum_keys])
-        steps_since_log += 1
-        slots_since_log += batch.tokens.numel() * d.world
-        done = step + 1
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")
-
-        if done % cfg.log_every == 0 or done == cfg.steps:
+            bad = torch.tensor(float(not torch.isfinite(loss)), device=d.device)
             if d.world > 1:
-                dist.all_reduce(sums)
-            tot = dict(zip(sum_keys, sums.tolist()))
-            n_steps = steps_since_log * d.world
-            now = time.perf_counter()
-            row = {"step": done, "loss": tot["loss"] / n_steps,
-                   "lr": lr, "grad_norm": tot["grad_norm"] / n_steps,
-                   "tokens_per_s": slots_since_log / (now - t_log), "elapsed_s": now - t_start}
-            for dom in mixture.domains:
-                n = tot[f"targets/{dom}"]
-                row[f"loss/{dom}"] = tot[f"loss_sum/{dom}"] / n if n else float("nan")
-            if log is not None:
-                log.write(row)
-            sums.zero_()
-            t_log, steps_since_log, slots_since_log = now, 0, 0
+                dist.all_reduce(bad, op=dist.ReduceOp.MAX)  # every process stops together
+            if bad.item():
+                dump = Path(cfg.out) / f"nonfinite-batch-step{step + 1}-rank{d.rank}.pt"
+                torch.save(dataclasses.asdict(batch), dump)
+                last = checkpoint.latest(cfg.out)
+                raise NonFiniteLoss(
+                    f"loss became {loss.item()} at step {step + 1} (process {d.rank}: {describe_batch(batch)}; "
+                    f"batch saved to {dump}); the last good checkpoint is {last}")
 
-        if done % cfg.ckpt_every == 0 or done == cfg.steps:
-            save_checkpoint(cfg, d, model, optimizer, done)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
 
-    if bar is not None:
-        bar.close()
-    if log is not None:
-        log.close()
+            metrics["grad_norm"] = grad_norm
+            sums += torch.stack([metrics[k].detach().float() if k in metrics else torch.zeros((), device=d.device)
+                                 for k in sum_keys])
+            steps_since_log += 1
+            slots_since_log += batch.tokens.numel() * d.world
+            done = step + 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")
+
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                if d.world > 1:
+                    dist.all_reduce(sums)
+                tot = dict(zip(sum_keys, sums.tolist()))
+                n_steps = steps_since_log * d.world
+                now = time.perf_counter()
+                row = {"step": done, "loss": tot["loss"] / n_steps,
+                       "lr": lr, "grad_norm": tot["grad_norm"] / n_steps,
+                       "tokens_per_s": slots_since_log / (now - t_log), "elapsed_s": now - t_start}
+                for dom in mixture.domains:
+                    n = tot[f"targets/{dom}"]
+                    row[f"loss/{dom}"] = tot[f"loss_sum/{dom}"] / n if n else float("nan")
+                if log is not None:
+                    log.write(row)
+                sums.zero_()
+                t_log, steps_since_log, slots_since_log = now, 0, 0
+
+            if done % cfg.ckpt_every == 0 or done == cfg.steps:
+                save_checkpoint(cfg, d, model, optimizer, done)
+    finally:
+        if bar is not None:
+            bar.close()
+        if log is not None:
+            log.close()
     if d.world > 1:
         dist.destroy_process_group()
     return row
