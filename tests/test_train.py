@@ -122,6 +122,12 @@ def test_load_returns_the_saved_model_in_eval_mode(tmp_path):
         checkpoint.load(tmp_path / "nothing")
 
 
+def test_a_directory_that_is_no_dataset_is_named(tmp_path):
+    (tmp_path / "not-a-dataset").mkdir()
+    with pytest.raises(ValueError, match=r"not-a-dataset' is unreadable.*metadata\.json"):
+        data.open_datasets([str(tmp_path / "not-a-dataset")])
+
+
 def test_empty_or_unreadable_dataset_is_named(tmp_path, monkeypatch):
     class Empty:
         task_id = "dmc-x"
