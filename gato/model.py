@@ -266,11 +266,15 @@ class GatoModel(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """GPT-2 style: N(0, 0.02) for matrices and tables, residual outputs scaled by depth."""
+        """GPT-2 style: N(0, 0.02) for matrices and tables, residual outputs scaled by depth.
+
+        The patch encoder keeps PyTorch's defaults; every block starts with a LayerNorm, so the
+        different scale of patch and token embeddings does not reach the attention unnormalized.
+        """
         residual_std = 0.02 / math.sqrt(2 * self.config.num_layers)
         for name, p in self.named_parameters():
-            if name.startswith("patch_encoder.") and "norm" not in name:
-                continue  # convolutions keep PyTorch's fan-in init
+            if name.startswith("patch_encoder."):
+                continue  # the ResNet block and its projection keep PyTorch's fan-in init
             if p.ndim >= 2 or name == "action_embedding":
                 std = residual_std if name.endswith(("attn.out.weight", "ffw.out.weight")) else 0.02
                 nn.init.normal_(p, 0.0, std)
