@@ -307,6 +307,8 @@ class LanguageEvalConfig:
     """held-out tokens scored for perplexity."""
     domains: tuple[str, ...] = TEXT_DOMAINS
     """which of captioning, vqa, text to evaluate."""
+    blind_baselines: bool = True
+    """also score image-blind baselines on the synthetic scenes (`blind_baselines`, ~2 s)."""
     out: str | None = None
     """write the metrics JSON here too."""
 
@@ -336,24 +338,65 @@ def evaluate_language(model, cfg: LanguageEvalConfig) -> dict:
         out["text"] = evaluate_perplexity(model, [d.text for d in corpus.held_out],
                                           max_tokens=cfg.text_max_tokens)
         out["text"]["source"] = cfg.text_source
+    if cfg.blind_baselines and scenes is not None:
+        out["blind"] = blind_baselines(cfg.num_scenes, cfg.questions_per_scene, cfg.image_size)
     out["eval_seconds"] = time.perf_counter() - t0
     return out
 
 
+def blind_baselines(num_scenes: int = 50, questions_per_scene: int = 2, image_size: int = 64,
+                    train_scenes: int = 2000) -> dict:
+    """What the synthetic tasks give without looking at the image, for context in reports.
+
+    - captioning: each held-out scene gets the canonical caption of a random training scene;
+    - VQA: each question gets the most common training answer of its question type (its first
+      two words: "what color", "how many", "is there", ...).
+
+    Returns:
+        ``{"captioning": {"bleu4", "cider", ...}, "vqa": {"vqa_accuracy", ...}}`` on the same
+        held-out scenes and questions as `evaluate_language`'s synthetic default.
+    """
+    from collections import Counter
+
+    from datasets_gen.vision_language import SceneConfig, make_scene, vqa_examples
+    from eval.language_metrics import caption_scores, vqa_scores
+
+    scfg = SceneConfig(image_size=image_size)
+    train = [make_scene(i, "train", scfg) for i in range(train_scenes)]
+    val = [make_scene(i, "val", scfg) for i in range(num_scenes)]
+    rng = np.random.default_rng(0)
+    random_caps = [train[int(rng.integers(len(train)))].captions[0] for _ in val]
+    qtype = lambda q: " ".join(q.split()[:2])  # noqa: E731
+    counts: dict[str, Counter] = {}
+    for s in train:
+        for qa in s.questions:
+            counts.setdefault(qtype(qa.question), Counter())[qa.answer] += 1
+    exs = vqa_examples(val, questions_per_scene)
+    preds = [counts[qtype(ex.question)].most_common(1)[0][0] if qtype(ex.question) in counts else ""
+             for ex in exs]
+    return {"captioning": caption_scores(random_caps, [s.captions for s in val]),
+            "vqa": vqa_scores(preds, [ex.answers for ex in exs],
+                              [ex.multiple_choice_answer for ex in exs])}
+
+
 def report_section(metrics: dict) -> tuple[str, str]:
     """``(title, Markdown)`` for `eval.report.write_report(extra_sections=[...])`."""
-    rows = ["| task | metric | value | n |", "| --- | --- | --- | --- |"]
+    blind = metrics.get("blind", {})
+    rows = ["| task | metric | Gato | image-blind baseline | n |", "| --- | --- | --- | --- | --- |"]
     if "captioning" in metrics:
-        c = metrics["captioning"]
-        rows.append(f"| captioning (held-out) | BLEU-4 | {c['bleu4']:.3f} | {int(c['captions'])} |")
-        rows.append(f"| captioning (held-out) | CIDEr-D | {c['cider']:.3f} | {int(c['captions'])} |")
+        c, b = metrics["captioning"], blind.get("captioning", {})
+        for key, name in (("bleu4", "BLEU-4"), ("cider", "CIDEr-D")):
+            base = f"{b[key]:.3f}" if key in b else "-"
+            rows.append(f"| captioning (held-out) | {name} | {c[key]:.3f} | {base} | {int(c['captions'])} |")
     if "vqa" in metrics:
-        v = metrics["vqa"]
-        rows.append(f"| VQA (held-out) | accuracy | {100 * v['vqa_accuracy']:.1f}% | {int(v['vqa_questions'])} |")
+        v, b = metrics["vqa"], blind.get("vqa", {})
+        base = f"{100 * b['vqa_accuracy']:.1f}%" if b else "-"
+        rows.append(f"| VQA (held-out) | accuracy | {100 * v['vqa_accuracy']:.1f}% | {base} | "
+                    f"{int(v['vqa_questions'])} |")
     if "text" in metrics:
         t = metrics["text"]
         rows.append(f"| text ({t.get('source', '?')} held-out) | perplexity / token | "
-                    f"{t['text_perplexity']:.1f} | {int(t['text_tokens'])} |")
+                    f"{t['text_perplexity']:.1f} | - | {int(t['text_tokens'])} |")
     samples = []
     for key in ("captioning", "vqa"):
         for s in metrics.get(key, {}).get("samples", [])[:2]:

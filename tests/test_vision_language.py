@@ -371,15 +371,20 @@ def test_cli_smoke_and_bad_inputs(tmp_path, capsys):
 
 
 def test_evaluation_dicts_for_the_report():
-    from gato.language import LanguageEvalConfig, evaluate_language, evaluate_perplexity, report_section
+    from gato.language import (LanguageEvalConfig, blind_baselines, evaluate_language, evaluate_perplexity,
+                               report_section)
 
     model = _tiny_model()
     metrics = evaluate_language(model, LanguageEvalConfig(num_scenes=3, questions_per_scene=1,
-                                                          domains=("captioning", "vqa")))
+                                                          domains=("captioning", "vqa"),
+                                                          blind_baselines=False))
     assert set(metrics["captioning"]) >= {"bleu4", "cider", "captions", "samples"}
     assert metrics["vqa"]["vqa_questions"] == 3.0
     # An untrained model's distribution over 34,050 ids is almost uniform.
     ppl = evaluate_perplexity(model, ["The quick brown fox jumps over the lazy dog. " * 20], seq_len=64)
     assert 25_000 < ppl["text_perplexity"] < 45_000
-    title, body = report_section({**metrics, "text": {**ppl, "source": "toy"}})
+    blind = blind_baselines(num_scenes=3, questions_per_scene=1, train_scenes=30)
+    assert blind["vqa"]["vqa_questions"] == 3.0 and 0.0 <= blind["vqa"]["vqa_accuracy"] <= 1.0
+    title, body = report_section({**metrics, "text": {**ppl, "source": "toy"}, "blind": blind})
     assert title == "Vision-language and text" and "BLEU-4" in body and "perplexity" in body
+    assert "image-blind baseline" in body
