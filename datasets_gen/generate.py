@@ -64,7 +64,7 @@ class Config:
     workers: int = 1
     """processes generating shards in parallel."""
     ray: bool = False
-    """run shards as Ray tasks (``ray.init(address=ray_address)`` unless Ray is already initialized)."""
+    """run shards as Ray tasks (joins ``--ray-address``, or Ray if already initialized, else a local Ray of ``workers`` CPUs)."""
     ray_address: str | None = None
     """Ray cluster address (None starts a local one)."""
     filter: bool = True
@@ -245,7 +245,10 @@ def _run_shards(cfg: Config, job: dict[str, Any], pending: list[int]) -> list[di
         import ray
 
         if not ray.is_initialized():
-            ray.init(address=cfg.ray_address, include_dashboard=False)
+            if cfg.ray_address:
+                ray.init(address=cfg.ray_address)
+            else:  # a local Ray: shards return small dicts, so a small object store (the default takes GBs of /dev/shm)
+                ray.init(num_cpus=cfg.workers, include_dashboard=False, object_store_memory=100 * 1024 * 1024)
         remote = ray.remote(num_cpus=1)(generate_shard)
         refs = {remote.remote(job, s): s for s in pending}
         while refs:
