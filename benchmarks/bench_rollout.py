@@ -72,7 +72,7 @@ def raw_runner(domain: str):
     if domain == "procgen":
         from procgen import ProcgenGym3Env
 
-        pg = ProcgenGym3Env(num=1, env_name="coinrun", distribution_mode="easy")
+        pg = ProcgenGym3Env(num=1, env_name="coinrun", distribution_mode="easy", num_threads=0)  # stepping in act(), as envs does
 
         def run_procgen(episodes, cap, seed):
             rng, steps = np.random.default_rng(seed), 0

@@ -187,17 +187,20 @@ def rollout_episodes(
     out: list[dict[str, Any]] = []
 
     def start(j: int) -> None:
+        nonlocal active
         i = pending.popleft()
         obs[j], _ = env_list[j].reset(seed=seed + i)
         slot_episode[j], ep_return[j], ep_len[j], ep_success[j] = i, 0.0, 0, None
         recorders[j] = _Recorder() if record else None
         episode_start[j] = True
+        active += 1
 
     try:
+        active = 0
         for j in range(n):
             start(j)
         state = pi.reseed(state, list(range(n)), [seed + slot_episode[j] for j in range(n)])
-        while any(e is not None for e in slot_episode):
+        while active:
             # Idle envs (nothing left to run) still get their last observation: the batch keeps N rows.
             actions, state = pi.act(_batch(obs), state, episode_start.copy(), deterministic=deterministic)
             episode_start[:] = False
@@ -229,6 +232,7 @@ def rollout_episodes(
                     out.append({"index": i, "seed": seed + i, "return": ep_return[j], "length": ep_len[j],
                                 "success": ep_success[j], "episode": episode})
                     slot_episode[j] = None
+                    active -= 1
                     if pending:
                         start(j)
                         restarted.append(j)

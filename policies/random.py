@@ -78,10 +78,11 @@ class RandomPolicy(Policy):
         self, obs: dict[str, Any], state: RandomState, episode_start: np.ndarray, *, deterministic: bool = True
     ) -> tuple[np.ndarray, RandomState]:
         # `deterministic` does not apply: the random policy is random by definition.
+        n_envs = len(state.rngs)
         if self.shape is None:
-            actions = np.array([self.start + rng.integers(self.n) for rng in state.rngs], dtype=np.int64)  # (N,)
-        else:
-            actions = np.stack(
-                [rng.uniform(-1.0, 1.0, self.shape).astype(np.float32) for rng in state.rngs]
-            )  # (N, n)
+            actions = np.fromiter((rng.integers(self.n) for rng in state.rngs), np.int64, n_envs)  # (N,)
+            return actions + self.start if self.start else actions, state
+        actions = np.empty((n_envs, *self.shape), dtype=np.float32)  # (N, n)
+        for j, rng in enumerate(state.rngs):
+            actions[j] = rng.uniform(-1.0, 1.0, self.shape)
         return actions, state
