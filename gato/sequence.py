@@ -826,11 +826,14 @@ class SequenceSampler:
             self._step_slots[si] = max(1, (len(slots) - int(n_text)) // slots.num_timesteps)
         return slots
 
-    def _window(self, si: int, ei: int, start: int, budget: int, *, from_end: bool = False) -> Slots:
+    def _window(
+        self, si: int, ei: int, start: int, budget: int, *, from_end: bool = False, required: bool = True
+    ) -> Slots:
         """Whole timesteps of episode ``ei`` filling at most ``budget`` slots.
 
         Forward from ``start``; extended backwards if the episode ends first. With ``from_end``,
-        the last timesteps of the episode.
+        the last timesteps of the episode. If not even one timestep fits, a ``required`` window
+        is an error and an optional one (a prompt) comes back empty.
         """
         t = int(self._lengths[si][ei])
         if si not in self._step_slots:  # learn the per-timestep size from one timestep
@@ -841,6 +844,8 @@ class SequenceSampler:
         else:
             fwd = self._tokenize(si, ei, start, min(t, start + k)).fit(budget)
         if fwd.num_timesteps == 0:
+            if not required:
+                return fwd
             raise ValueError(
                 f"one timestep of {self.sources[si].task_id!r} needs more than {budget} slots; "
                 f"raise sequence_length"
@@ -867,9 +872,10 @@ class SequenceSampler:
             pi = int(rng.choice(others))
             prompt_budget = int(cfg.prompt_fraction * cfg.sequence_length)
             if rng.random() < cfg.prompt_end_prob:
-                prompt = self._window(si, pi, 0, prompt_budget, from_end=True)
+                prompt = self._window(si, pi, 0, prompt_budget, from_end=True, required=False)
             else:
-                prompt = self._window(si, pi, int(rng.integers(lens[pi])), prompt_budget)
+                start = int(rng.integers(lens[pi]))
+                prompt = self._window(si, pi, start, prompt_budget, required=False)
             parts.append(prompt)
             budget -= len(prompt)
         parts.append(self._window(si, ei, int(rng.integers(lens[ei])), budget))

@@ -344,3 +344,11 @@ def test_sampler_with_images_and_text():
     assert ((b.tokens != PAD) | b.is_patch).sum(1).tolist() == [63, 63, 63]  # 9 whole timesteps
     with pytest.raises(ValueError, match="raise sequence_length"):
         sq.SequenceSampler([eps], sq.SamplerConfig(sequence_length=5, prompt_prob=0.0)).sample()
+
+
+def test_sampler_skips_a_prompt_whose_budget_holds_no_timestep():
+    # 4 slots per timestep; L=6 leaves a prompt budget of 3 < 4, so sequences go unprompted
+    eps = [numbered_episode("babyai-n", i, 5) for i in range(2)]
+    sampler = sq.SequenceSampler([eps], sq.SamplerConfig(sequence_length=6, prompt_prob=1.0, seed=0))
+    for _ in range(10):
+        assert len(read_steps(sampler.sample())) == 1
