@@ -477,10 +477,8 @@ def ask_main(argv: list[str] | None = None) -> int:
     cfg = tyro.cli(AskConfig, args=_positional(argv or [], ("image", "question")))
     image = load_image(cfg.image, cfg.image_size)
     model, config, _ = load_text_model(cfg.checkpoint)
-    prompt = vqa_prompt(image, cfg.question)
-    check_prompt_fits(len(prompt), config.max_len,
-                      f"the question ({len(prompt) - len(caption_prompt(image))} tokens) with the "
-                      f"image ({len(caption_prompt(image))} patches)")
+    q, p = len(question_ids(cfg.question)), (image.shape[0] // 16) * (image.shape[1] // 16)
+    check_prompt_fits(q + p, config.max_len, f"the question ({q} tokens) with the image ({p} patches)")
     print(answer_questions(model, [image], [cfg.question], cfg.max_new_tokens)[0])
     return 0
 

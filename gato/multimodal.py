@@ -93,9 +93,13 @@ def vqa_slots(image: np.ndarray, q_ids: np.ndarray, a_ids: np.ndarray | None,
               domain: str = "vqa") -> seq.Slots:
     """One VQA example as one segment: question (observation text, local 0..q-1, not a target),
     image patches (local q..q+P-1), then the answer ids (targets, local -1), if given."""
+    q, p = len(q_ids), _num_patches(image)
+    if q + p > seq.LOCAL_POSITIONS:
+        raise ValueError(
+            f"a question of {q} tokens with {p} image patches has {q + p} observation slots, more "
+            f"than the {seq.LOCAL_POSITIONS} local positions: shorten the question or the image")
     parts = [np.asarray(q_ids, np.int64), image] + ([np.asarray(a_ids, np.int64)] if a_ids is not None else [])
     s = seq.segments_to_slots(parts, domain=domain)
-    q, p = len(q_ids), _num_patches(image)
     s.is_target[:q] = False
     s.local_positions[:q] = np.arange(q)
     s.local_positions[q:q + p] += q
