@@ -235,15 +235,24 @@ def evaluate_captioning(model, examples: Sequence[CaptionExample], image_size: i
     return out
 
 
+def question_type(question: str) -> str:
+    """A question's first two words, lower case ("what color", "how many", "is there", ...)."""
+    return " ".join(question.lower().split()[:2])
+
+
 def evaluate_vqa(model, examples: Sequence[VQAExample], image_size: int = 64,
                  max_new_tokens: int = 8, num_samples: int = 3) -> dict:
     """VQA consensus accuracy and exact match of greedy answers."""
-    from eval.language_metrics import vqa_scores
+    from eval.language_metrics import vqa_accuracy, vqa_scores
 
     images = [ex.pixels(image_size) for ex in examples]
     preds = answer_questions(model, images, [ex.question for ex in examples], max_new_tokens)
     out = vqa_scores(preds, [list(ex.answers) for ex in examples],
                      [ex.multiple_choice_answer for ex in examples])
+    by_type: dict[str, list[float]] = {}
+    for ex, p in zip(examples, preds):
+        by_type.setdefault(question_type(ex.question), []).append(vqa_accuracy(p, list(ex.answers)))
+    out["by_question_type"] = {k: {"accuracy": sum(v) / len(v), "n": len(v)} for k, v in sorted(by_type.items())}
     out["samples"] = [{"question": ex.question, "prediction": p, "answer": ex.multiple_choice_answer}
                       for ex, p in zip(examples, preds)][:num_samples]
     return out
@@ -366,7 +375,7 @@ def blind_baselines(num_scenes: int = 50, questions_per_scene: int = 2, image_si
     val = [make_scene(i, "val", scfg) for i in range(num_scenes)]
     rng = np.random.default_rng(0)
     random_caps = [train[int(rng.integers(len(train)))].captions[0] for _ in val]
-    qtype = lambda q: " ".join(q.split()[:2])  # noqa: E731
+    qtype = question_type
     counts: dict[str, Counter] = {}
     for s in train:
         for qa in s.questions:
