@@ -190,6 +190,9 @@ def build_datasets(cfg: DemoConfig, log=print) -> dict[str, str]:
             except NoExpertError as e:
                 log(f"skip {task_id}: {str(e).split(':')[0]}")
                 continue
+            except ValueError as e:  # e.g. the directory holds a dataset made with other options
+                log(f"skip {task_id}: {e}")
+                continue
             log(f"data {task_id}: {meta['episodes_recorded']} episodes, {meta['steps_recorded']} steps, "
                 f"{len(meta['filter']['kept'])} kept ({time.perf_counter() - t0:.0f}s)")
         paths[task_id] = out

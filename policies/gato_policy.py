@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -157,6 +157,7 @@ class GatoState:
             (observation + separator + actions), oldest first; re-prefill keeps a suffix of them.
         pending: per env, the sampled last action token not fed yet (None at episode start).
         rngs: per env, the generator of sampled (non-greedy) action tokens.
+        num_slides: how many times a window slid (all envs), for tests and benchmarks.
     """
 
     cache: Any
@@ -166,7 +167,6 @@ class GatoState:
     pending: list[int | None]
     rngs: list[np.random.Generator]
     num_slides: int = 0
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def _rng(seed: int | None) -> np.random.Generator:
@@ -225,7 +225,7 @@ class GatoPolicy(Policy):
         try:
             self.obs_spec = sq.ObservationSpec.from_space(observation_space)
             self.action_space = action_space
-            self.action_spec = sq.ActionSpec.from_space(action_space)
+            sq.ActionSpec.from_space(action_space)  # validates the space
         except (ValueError, TypeError) as e:
             raise UnsupportedTaskError(f"task {task_id!r} cannot be represented by this checkpoint: {e}") from e
         self.ranges = sq.action_token_ranges(action_space)  # [(lo, hi)] per action token
@@ -235,12 +235,13 @@ class GatoPolicy(Policy):
             raise UnsupportedTaskError(f"task {task_id!r}: action ids up to {max(hi for _, hi in self.ranges)} "
                                        f"exceed the checkpoint's vocabulary of {vocab}")
         self.prompt = prompt if prompt is not None else sq.Slots.empty()
-        # The largest step: text can vary per episode, so allow the prompt's own text length too.
+        # One step's slots, with the prompt's mean text length (missions vary per episode;
+        # `_make_room` uses each step's real length).
         text_slots = int(np.count_nonzero(self.prompt.is_target & ~self.prompt.is_action)) // max(1, self.prompt.num_timesteps)
         obs_slots = self.obs_spec.num_observation_slots(text_slots)
-        if obs_slots > sq.LOCAL_POSITIONS:
+        if obs_slots > model.config.local_positions:
             raise UnsupportedTaskError(
-                f"task {task_id!r}: an observation takes {obs_slots} slots > the {sq.LOCAL_POSITIONS} local "
+                f"task {task_id!r}: an observation takes {obs_slots} slots > the {model.config.local_positions} local "
                 f"positions of the model (use a smaller image or fewer values)")
         self.step_slots = obs_slots + 1 + self.num_action_tokens + 1  # + separator + actions + pending token
         if len(self.prompt) + self.step_slots > self.capacity:
