@@ -18,7 +18,7 @@ run dmc-cartpole-balance 15000
 # run dmc-point-mass-easy 20000
 HALF='{"train_freq": 2, "gradient_steps": 1}'
 run dmc-walker-stand 30000 --hp "$HALF"
-run dmc-ball-in-cup-catch 30000 --hp "$HALF"
+run dmc-finger-spin 30000 --hp "$HALF"        # dense rewards first: they learn in short budgets
 run dmc-cartpole-swingup 30000 --hp "$HALF"
-run dmc-finger-spin 30000 --hp "$HALF"
+run dmc-ball-in-cup-catch 30000 --hp "$HALF"  # sparse: may need longer runs
 run dmc-reacher-easy 30000 --hp "$HALF"
