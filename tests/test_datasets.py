@@ -178,3 +178,14 @@ def test_two_workers_equal_one(cfg, dataset, tmp_path):
     assert meta_path and len(a) == len(b)
     for i in range(len(a)):
         assert_same_episode(a.episode(i), b.episode(i))
+
+
+def test_reader_pickles_without_open_files(dataset):
+    import pickle
+
+    ds = open_dataset(dataset)
+    first = ds.episode(1)  # opens a shard
+    clone = pickle.loads(pickle.dumps(ds))  # e.g. sent to a DataLoader worker
+    assert_same_episode(clone.episode(1), first)
+    with pytest.raises(IndexError, match="window \\[0, 99\\)"):
+        ds.window(0, 0, 99)
