@@ -41,6 +41,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
+from datasets_gen.format import write_json_atomic
 from datasets_gen.generate import library_versions
 from policies.sb3 import ZOO_DIR, FlatObservation
 
@@ -130,8 +131,17 @@ def make_vec_env(task_id: str, n_envs: int, seed: int, train: bool = True):
 # ----------------------------------------------------------------------------- hyperparameters
 
 
-def _linear(start: float):
-    return lambda progress_remaining: progress_remaining * start
+class _linear:
+    """SB3 schedule decaying linearly from ``start`` to 0 (picklable, readable in expert.json)."""
+
+    def __init__(self, start: float):
+        self.start = start
+
+    def __call__(self, progress_remaining: float) -> float:
+        return progress_remaining * self.start
+
+    def __repr__(self) -> str:
+        return f"linear({self.start:g})"
 
 
 def hyperparameters(domain: str, algo: str, steps: int) -> tuple[dict[str, Any], int]:
@@ -305,9 +315,9 @@ def train(cfg: Config, command: str) -> dict[str, Any]:
     kwargs, n_envs = hyperparameters(domain, algo, cfg.steps)
     kwargs.update(json.loads(cfg.hp))
     cls = {"sac": sb3.SAC, "ppo": sb3.PPO, "dqn": sb3.DQN}[algo]
-    (out / "config.json").write_text(json.dumps({**asdict(cfg), "algo": algo, "n_envs": n_envs,
+    write_json_atomic(str(out / "config.json"), {**asdict(cfg), "algo": algo, "n_envs": n_envs,
                                                  "hyperparameters": {k: repr(v) for k, v in kwargs.items()},
-                                                 "command": command}, indent=2))
+                                                 "command": command})
     done_path = out / "expert.json"
     if done_path.exists() and (out / "model.zip").exists():
         done = json.loads(done_path.read_text())
@@ -344,9 +354,7 @@ def train(cfg: Config, command: str) -> dict[str, Any]:
         "hyperparameters": {k: repr(v) for k, v in kwargs.items()}, "n_envs": n_envs,
         "versions": library_versions(), "date": time.strftime("%Y-%m-%d"),
     }
-    tmp = out / "expert.json.tmp"
-    tmp.write_text(json.dumps(expert, indent=2))
-    os.replace(tmp, out / "expert.json")
+    write_json_atomic(str(out / "expert.json"), expert)
     print(json.dumps({k: expert[k] for k in ("task_id", "algo", "steps", "return_mean", "return_std")}))
     _publish(cfg, out)
     if cfg.update_references:
