@@ -18,6 +18,29 @@ from policies.base import Policy
 
 # BabyAI actions (minigrid `Actions`): left, right, forward, pickup, drop, toggle, done.
 BABYAI_DONE = 6
+# A bot plan uses at most 8 breadth-first searches per step on the levels we profiled; on some seeds
+# (e.g. GoToImpUnlock seed 6, step 146) minigrid 3.2's bot pushes subgoals forever inside one
+# `replan`. Past this many searches in one step the bot has given up: the episode counts as failed.
+MAX_SEARCHES_PER_STEP = 64
+
+
+class BotStuckError(RuntimeError):
+    """The BabyAI bot's `replan` looped (more than `MAX_SEARCHES_PER_STEP` searches in one step)."""
+
+
+class _SearchBudget:
+    """Wraps one bot's breadth-first search with a per-step budget (deterministic, unlike a timeout)."""
+
+    def __init__(self, bot: Any):
+        self.search = bot._breadth_first_search
+        self.calls = 0
+        bot._breadth_first_search = self
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.calls > MAX_SEARCHES_PER_STEP:
+            raise BotStuckError(f"BabyAI bot made more than {MAX_SEARCHES_PER_STEP} searches in one step")
+        return self.search(*args, **kwargs)
 
 
 @dataclass
@@ -26,6 +49,7 @@ class BotState:
 
     Attributes:
         bots: one `BabyAIBot` per env (None before the env's first step).
+        budgets: per env, the bot's search budget (`_SearchBudget`).
         last_actions: the action each env took last (fed to ``bot.replan``).
         failed: per env, true once the bot raised (e.g. it opened a box on KeyInBox); the env then
             gets ``done`` until its episode ends, so the failure shows in the success rate.
@@ -36,6 +60,7 @@ class BotState:
     """
 
     bots: list[Any]
+    budgets: list[Any]
     last_actions: list[int | None]
     failed: list[bool]
     num_failures: int = 0
@@ -67,7 +92,8 @@ class BabyAIBotPolicy(Policy):
     def initial_state(self, num_envs: int, seed: int | None = None) -> BotState:
         if num_envs != len(self.envs):
             raise ValueError(f"BabyAIBotPolicy was built for {len(self.envs)} envs, asked for {num_envs}.")
-        return BotState([None] * num_envs, [None] * num_envs, [False] * num_envs, planned_at=[-1] * num_envs)
+        return BotState([None] * num_envs, [None] * num_envs, [None] * num_envs, [False] * num_envs,
+                        planned_at=[-1] * num_envs)
 
     def act(
         self, obs: dict[str, Any], state: BotState, episode_start: np.ndarray, *, deterministic: bool = True
@@ -79,6 +105,7 @@ class BabyAIBotPolicy(Policy):
             step_count = env.unwrapped.step_count
             if episode_start[j] or state.bots[j] is None:
                 state.bots[j] = BabyAIBot(env.unwrapped)
+                state.budgets[j] = _SearchBudget(state.bots[j])
                 state.last_actions[j] = None
                 state.failed[j] = False
             elif step_count == state.planned_at[j]:  # not stepped since the last plan: nothing new to plan
@@ -88,9 +115,10 @@ class BabyAIBotPolicy(Policy):
             if state.failed[j]:
                 action = BABYAI_DONE
             else:
+                state.budgets[j].calls = 0
                 try:
                     action = int(state.bots[j].replan(state.last_actions[j]))
-                except Exception:  # noqa: BLE001 - the bot gives up (DisappearedBoxError, failed plans)
+                except Exception:  # noqa: BLE001 - the bot gives up (DisappearedBoxError, BotStuckError, failed plans)
                     state.failed[j] = True
                     state.num_failures += 1
                     action = BABYAI_DONE

@@ -68,3 +68,11 @@ def test_babyai_bot_solves_goto_red_ball():
 def test_metaworld_scripted_reach_succeeds():
     r = rollout("expert", "metaworld-reach", episodes=1, seed=0, max_steps=150)
     assert r.successes == [True]
+
+
+@pytest.mark.slow
+def test_babyai_bot_that_loops_counts_as_failure():
+    # minigrid 3.2's bot pushes subgoals forever on GoToImpUnlock seed 6 (step 146); the search
+    # budget turns that into a failed episode instead of a hang.
+    r = rollout("expert", "babyai-goto-imp-unlock", episodes=1, seed=6)
+    assert r.successes == [False] and r.returns == [0.0]
