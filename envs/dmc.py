@@ -87,8 +87,32 @@ def flatten_observation(observation: dict[str, Any]) -> np.ndarray:
         >>> flatten_observation({"velocity": np.array([3.0]), "position": np.array([[1.0, 2.0]])})
         array([1., 2., 3.], dtype=float32)
     """
-    parts = [np.asarray(observation[k], dtype=np.float32).reshape(-1) for k in sorted(observation)]
-    return np.concatenate(parts)
+    return ObservationFlattener({k: np.shape(v) for k, v in observation.items()})(observation)
+
+
+class ObservationFlattener:
+    """`flatten_observation` with the key order and the shapes planned once from the observation spec.
+
+    Each call is one ``np.concatenate(..., dtype=float32)`` (the same float64 -> float32 cast as
+    ``astype``) over the entries in sorted key order, raveling only the entries that are not 1-D.
+
+    Args:
+        shapes: key -> shape of that observation entry (``()`` for a scalar).
+
+    Example:
+        >>> flat = ObservationFlattener({"velocity": (1,), "position": (1, 2)})
+        >>> flat.size, flat({"velocity": np.array([3.0]), "position": np.array([[1.0, 2.0]])})
+        (3, array([1., 2., 3.], dtype=float32))
+    """
+
+    def __init__(self, shapes: dict[str, tuple[int, ...]]):
+        # (key, is 1-D) in sorted key order
+        self.plan: list[tuple[str, bool]] = [(k, len(shapes[k]) == 1) for k in sorted(shapes)]
+        self.size = sum(int(np.prod(shapes[k], dtype=np.int64)) for k in shapes)
+
+    def __call__(self, observation: dict[str, Any]) -> np.ndarray:
+        parts = [observation[k] if is_1d else np.ravel(observation[k]) for k, is_1d in self.plan]
+        return np.concatenate(parts, dtype=np.float32)  # (n,)
 
 
 class DMCEnv(gym.Env):
@@ -118,14 +142,15 @@ class DMCEnv(gym.Env):
         if pixels:
             self.observation_space = image_space(*image_size)
         else:
-            n = sum(int(np.prod(s.shape)) for s in self.dmc_env.observation_spec().values())
-            self.observation_space = continuous_space(n)
+            spec = self.dmc_env.observation_spec()
+            self._flatten = ObservationFlattener({k: tuple(s.shape) for k, s in spec.items()})
+            self.observation_space = continuous_space(self._flatten.size)
 
     def _observe(self, time_step) -> np.ndarray:
         if self.pixels:
             h, w = self.image_size
             return self.dmc_env.physics.render(h, w, camera_id=self.camera_id).copy()
-        return flatten_observation(time_step.observation)
+        return self._flatten(time_step.observation)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)

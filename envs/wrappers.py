@@ -118,11 +118,14 @@ class ConventionWrapper(gym.Wrapper):
             if int(raw.start) != 0:
                 raise ValueError(f"task {task_id!r}: Discrete action space must start at 0, got {raw}")
             self.action_space = spaces.Discrete(int(raw.n))
+            self._n: int | None = int(raw.n)
             self._low = self._high = None
         elif isinstance(raw, spaces.Box) and len(raw.shape) == 1:
             if not (np.all(np.isfinite(raw.low)) and np.all(np.isfinite(raw.high))):
                 raise ValueError(f"task {task_id!r}: cannot rescale an unbounded action space {raw}")
             self.action_space = unit_box(raw.shape[0])
+            self._n = None
+            self._shape = tuple(raw.shape)
             self._low = raw.low.astype(np.float64)
             self._high = raw.high.astype(np.float64)
             self._identity = bool(np.all(self._low == -1.0) and np.all(self._high == 1.0))
@@ -146,18 +149,40 @@ class ConventionWrapper(gym.Wrapper):
     def validate_action(self, action: Any) -> Any:
         """Check ``action`` against the agent-facing space and return the raw library action.
 
+        Scalar checks first (an int / numpy integer for ``Discrete``; a float ndarray of the right
+        shape with every value in [-1, 1] for ``Box``); anything else takes the general numpy path,
+        which gives the same result or the same error.
+
         Raises:
             ValueError: the action is outside the space (message names the task and the space).
         """
+        if self._n is not None:  # Discrete(n)
+            # Fast path: Python int (not bool) or numpy integer scalar.
+            if (type(action) is int or isinstance(action, np.integer)) and 0 <= action < self._n:
+                return int(action)
+            return self._validate_discrete(action)
+        # Box(-1, 1): fast path for a float ndarray of the right shape inside [-1, 1] (no clip needed).
+        if type(action) is np.ndarray and action.shape == self._shape and action.dtype.kind == "f" and action.size:
+            lo, hi = float(action.min()), float(action.max())  # NaN fails both comparisons below
+            if -1.0 <= lo and hi <= 1.0:
+                if self._identity:  # raw bounds are [-1, 1]: only the dtype changes (always a copy)
+                    return action.astype(self._raw_dtype)
+                raw = rescale_action(action, self._low, self._high)
+                return np.clip(raw, self._low, self._high, out=raw).astype(self._raw_dtype)
+        return self._validate_box(action)
+
+    def _validate_discrete(self, action: Any) -> int:
         space = self.action_space
-        if isinstance(space, spaces.Discrete):
-            a = np.asarray(action)
-            if a.shape != () or not (np.issubdtype(a.dtype, np.integer)) or not (0 <= int(a) < space.n):
-                raise ValueError(
-                    f"task {self.task_id!r}: action {action!r} is outside the action space {space}; "
-                    f"expected one integer in [0, {space.n})"
-                )
-            return int(a)
+        a = np.asarray(action)
+        if a.shape != () or not (np.issubdtype(a.dtype, np.integer)) or not (0 <= int(a) < space.n):
+            raise ValueError(
+                f"task {self.task_id!r}: action {action!r} is outside the action space {space}; "
+                f"expected one integer in [0, {space.n})"
+            )
+        return int(a)
+
+    def _validate_box(self, action: Any) -> np.ndarray:
+        space = self.action_space
         try:
             a = np.asarray(action, dtype=np.float64)
         except (TypeError, ValueError):

@@ -72,7 +72,8 @@ def test_float_round_off_above_one_is_clipped_not_rejected():
     np.testing.assert_allclose(env.unwrapped.raw_actions[-1], [10.0, -2.0])
 
 
-@pytest.mark.parametrize("bad", [np.array([1.5, 0.0]), np.array([0.0, 0.0, 0.0]), np.array([np.nan, 0.0]), "left"])
+@pytest.mark.parametrize("bad", [np.array([1.5, 0.0]), np.array([0.0, 0.0, 0.0]), np.array([np.nan, 0.0]), "left",
+                                 np.array([0.5, np.nan], np.float32), np.array([-np.inf, 0.0]), np.array([[0.0, 0.0]])])
 def test_box_action_outside_the_space_names_task_and_space(bad):
     env = wrap(FakeEnv())
     env.reset(seed=0)
@@ -81,7 +82,7 @@ def test_box_action_outside_the_space_names_task_and_space(bad):
     assert env.unwrapped.raw_actions == []
 
 
-@pytest.mark.parametrize("bad", [5, -1, 2.0, np.array([1, 2])])
+@pytest.mark.parametrize("bad", [5, -1, 2.0, np.array([1, 2]), True, np.int64(5), np.uint8(200)])
 def test_discrete_action_outside_the_space_names_task_and_space(bad):
     env = wrap(FakeEnv(spaces.Discrete(5)))
     env.reset(seed=0)
@@ -95,6 +96,29 @@ def test_discrete_actions_pass_through_as_int():
     env.step(np.int64(4))
     env.step(0)
     assert env.unwrapped.raw_actions == [4, 0]
+
+
+def test_identity_box_actions_are_copied_into_the_raw_dtype():
+    env = wrap(FakeEnv(spaces.Box(-1.0, 1.0, (2,), np.float64)))
+    env.reset(seed=0)
+    action = np.array([0.25, -1.0], np.float32)
+    env.step(action)
+    raw = env.unwrapped.raw_actions[-1]
+    assert raw.dtype == np.float64 and raw.tolist() == [0.25, -1.0]
+    raw[0] = 7.0  # the env may keep or mutate its action: the caller's array is not shared
+    assert action[0] == np.float32(0.25)
+
+
+def test_dmc_flattener_matches_sorted_concatenation():
+    from envs.dmc import ObservationFlattener, flatten_observation
+
+    obs = {"z": np.float64(0.1), "a": np.arange(6.0).reshape(2, 3) / 7, "m": np.array([1e-3, -2.5])}
+    flat = ObservationFlattener({k: np.shape(v) for k, v in obs.items()})
+    expected = np.concatenate([np.asarray(obs[k], np.float32).reshape(-1) for k in ("a", "m", "z")])
+    out = flat(obs)
+    assert out.dtype == np.float32 and flat.size == 9
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(flatten_observation(obs), expected)
 
 
 def test_time_limit_truncates_exactly_at_max_episode_steps():
@@ -261,6 +285,35 @@ def test_procgen_reset_seed_fixes_the_level():
     b = env.reset(seed=5)[0]["image"]
     c = env.reset(seed=6)[0]["image"]
     assert a.shape == (64, 64, 3) and np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("game", ["coinrun", "bigfish", "maze", "starpilot"])
+def test_procgen_reseeding_equals_a_fresh_gym3_env_with_the_same_rand_seed(game):
+    # reset(seed=s) reuses the built gym3 env (set_state + force reset); it must play exactly the
+    # levels of a gym3 env built with rand_seed = the seed envs derives from s (as before).
+    import contextlib
+    import io
+
+    with contextlib.redirect_stderr(io.StringIO()):
+        from procgen import ProcgenGym3Env
+    env = envs.make(f"procgen-{game}").unwrapped
+    env.reset(seed=0)
+    for a in range(20):  # leave the first level mid-episode
+        env.step(a % 15)
+    assert env._template is not None  # the reseeding path is the one tested
+    obs, info = env.reset(seed=3)
+    ref = ProcgenGym3Env(num=1, env_name=game, distribution_mode="easy", num_threads=0,
+                         rand_seed=int(np.random.default_rng(3).integers(0, 2**31 - 1)))
+    np.testing.assert_array_equal(obs, ref.observe()[1]["rgb"][0])
+    assert info["level_seed"] == ref.get_info()[0]["level_seed"]
+    for a in np.random.default_rng(0).integers(15, size=40):
+        obs, reward, terminated, truncated, info = env.step(int(a))
+        ref.act(np.array([a]))
+        ref_reward, ref_obs, first = ref.observe()
+        np.testing.assert_array_equal(obs, ref_obs["rgb"][0])
+        assert (reward, terminated or truncated, info) == (ref_reward[0], bool(first[0]), ref.get_info()[0])
+        if terminated or truncated:
+            break
 
 
 # ---- the checks: a few tasks per domain (fast), every task (full) ------------------------
