@@ -163,8 +163,8 @@ class ConventionWrapper(gym.Wrapper):
             return self._validate_discrete(action)
         # Box(-1, 1): fast path for a float ndarray of the right shape inside [-1, 1] (no clip needed).
         if type(action) is np.ndarray and action.shape == self._shape and action.dtype.kind == "f" and action.size:
-            lo, hi = float(action.min()), float(action.max())  # NaN fails both comparisons below
-            if -1.0 <= lo and hi <= 1.0:
+            values = action.tolist() if action.ndim == 1 else action.ravel().tolist()
+            if all(-1.0 <= v <= 1.0 for v in values):  # False for NaN and inf
                 if self._identity:  # raw bounds are [-1, 1]: only the dtype changes (always a copy)
                     return action.astype(self._raw_dtype)
                 raw = rescale_action(action, self._low, self._high)
