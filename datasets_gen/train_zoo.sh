@@ -18,8 +18,7 @@ run dmc-cartpole-balance 30000   # first run to 15000 (return 694.9), then resum
 # run dmc-point-mass-easy 20000
 HALF='{"train_freq": 2, "gradient_steps": 1}'
 run dmc-walker-stand 45000 --hp "$HALF"   # first run to 30000 (return 209.3), then resumed to 45000
-# dmc-finger-spin: 30k steps gave return 0.0, not committed; needs a longer run
-# run dmc-finger-spin 30000 --hp "$HALF"
+run dmc-finger-spin 60000 --hp "$HALF"   # 30k steps gave 0.0; resumed to 60k: 276.3
 run dmc-cartpole-swingup 30000 --hp "$HALF"
 run dmc-ball-in-cup-catch 30000 --hp "$HALF"
 run dmc-reacher-easy 30000 --hp "$HALF"
