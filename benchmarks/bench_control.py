@@ -172,7 +172,7 @@ def _policy(name: str, use_cache: bool, task_like: str = "metaworld"):
     from gato import sequence as sq
     from gato.configs import get_config
     from gato.model import GatoModel
-    from policies.gato_policy import GatoPolicy
+    from gato.policy import GatoPolicy
 
     torch.manual_seed(0)
     model = GatoModel(get_config(name)).eval()
@@ -214,7 +214,7 @@ def rollout_speed(task: str, name: str, num_envs: int, episodes_per_env: int = 1
     from gato.configs import get_config
     from gato.model import GatoModel
     from policies import make_policy
-    from policies.gato_policy import GatoPolicy
+    from gato.policy import GatoPolicy
 
     env_list = [envs.make(task) for _ in range(num_envs)]
     try:

@@ -40,6 +40,7 @@ import numpy as np
 from datasets_gen import filtering
 from datasets_gen.format import (CONFIG, FORMAT, METADATA, describe_space, episode_name, shard_name,
                                  write_episode, write_json_atomic)
+from policies import registered_policy_modules
 
 KILL_HOOK_ENV = "GATO_GENERATE_KILL_AT"
 """Test hook: ``"S,K"`` makes the process SIGKILL itself after writing episode K of shard S (in the tmp file)."""
@@ -167,9 +168,10 @@ def generate_shard(job: dict[str, Any], shard: int) -> dict[str, Any]:
     """
     import envs
     from eval.rollout import rollout_episodes
-    from policies import make_policy
+    from policies import import_policy_modules, make_policy
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import_policy_modules(job.get("policy_modules", ()))
     out, task = job["out"], job["task"]
     path = os.path.join(out, shard_name(shard))
     if os.path.exists(path):
@@ -343,7 +345,8 @@ def generate(cfg: Config, command: str = "") -> dict[str, Any]:
         if not _pid_alive(stale.rsplit(".tmp", 1)[1]):
             os.remove(stale)
     job = {"out": out, "task": cfg.task, "policy": cfg.policy, "episodes": cfg.episodes, "seed": cfg.seed,
-           "shard_size": cfg.shard_size, "deterministic": cfg.deterministic, "max_steps": cfg.max_steps}
+           "shard_size": cfg.shard_size, "deterministic": cfg.deterministic, "max_steps": cfg.max_steps,
+           "policy_modules": registered_policy_modules()}
     n = num_shards(cfg.episodes, cfg.shard_size)
     pending = [s for s in range(n) if not os.path.exists(os.path.join(out, shard_name(s)))]
     if len(pending) < n:

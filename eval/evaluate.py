@@ -4,7 +4,7 @@
         --episodes 10 --seed 10000 --out reports/eval/report.json [--video reports/eval/videos]
     gato eval --checkpoint RUN --domain metaworld --episodes 10 --out report.json
 
-For each task a `policies.gato_policy.GatoPolicy` (prompted with a demonstration from the task's
+For each task a `gato.policy.GatoPolicy` (prompted with a demonstration from the task's
 expert dataset) is rolled out by `eval.rollout.rollout` on ``--num-envs`` envs at once, episode
 ``i`` reset with seed ``seed + i`` (default seeds start at 10000, away from the datasets' 0..N-1).
 The results go through `eval.report`: ``report.json`` / ``.md`` / ``.png`` beside ``--out``
@@ -32,8 +32,8 @@ import numpy as np
 
 from eval.rollout import RolloutResult, rollout, save_results
 from policies import task_domain
-from policies.gato_policy import (MissingPromptError, PROMPT_SLOTS, generate_command, make_gato_policy,
-                                  trained_tasks)
+from gato.policy import (MissingPromptError, PROMPT_SLOTS, generate_command, make_gato_policy,
+                         open_prompt_dataset, trained_tasks)
 
 HELD_OUT_SEED = 10_000  # datasets record seeds 0..N-1; evaluation starts far from them
 
@@ -210,7 +210,8 @@ def evaluate(cfg: EvalConfig, model=None, train_config: dict[str, Any] | None = 
         env_list = [envs.make(task_id) for _ in range(min(cfg.num_envs, cfg.episodes))]
         try:
             policy = make_gato_policy(task_id, env_list, model=model, train_config=train_config,
-                                      prompt_dataset=prompt, prompt_slots=cfg.prompt_slots,
+                                      prompt_episodes=open_prompt_dataset(prompt, task_id),
+                                      prompt_slots=cfg.prompt_slots,
                                       prompt_from_end=cfg.prompt_from_end, temperature=cfg.temperature,
                                       slide=cfg.slide, name=name)
             r = rollout(policy, task_id, cfg.episodes, cfg.seed, num_envs=len(env_list), envs=env_list,

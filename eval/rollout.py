@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from envs.convention import TEXT, Episode
-from policies import Policy, make_policy, task_domain
+from policies import Policy, import_policy_modules, make_policy, registered_policy_modules, task_domain
 
 EnvFactory = Callable[..., Any]  # (task_id, **options) -> gymnasium.Env; must be picklable for workers
 
@@ -159,11 +159,14 @@ def rollout_episodes(
     make_env: EnvFactory | None = None,
     max_steps: int | None = None,
     envs: Sequence[Any] | None = None,
+    policy_modules: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """The rollout loop in one process: the given episodes on ``num_envs`` envs.
 
+    ``policy_modules`` are imported first (a worker process refills the `policies` registry).
     Returns one dict per episode (index, seed, return, length, success, episode), in index order.
     """
+    import_policy_modules(policy_modules)
     make_env = make_env or _default_make_env
     n = min(num_envs, len(episode_indices))
     if n == 0:
@@ -301,7 +304,8 @@ def rollout(
         chunks = [c.tolist() for c in np.array_split(np.array(indices), workers)]
         ctx = mp.get_context("forkserver")
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
-            futures = [pool.submit(rollout_episodes, policy, episode_indices=c, **common) for c in chunks]
+            futures = [pool.submit(rollout_episodes, policy, episode_indices=c,
+                                   policy_modules=registered_policy_modules(), **common) for c in chunks]
             rows = sorted((r for f in futures for r in f.result()), key=lambda d: d["index"])
     wall = time.perf_counter() - t0
     successes = [r["success"] for r in rows]
@@ -326,7 +330,7 @@ class RolloutConfig:
     task: str
     """Task id, e.g. babyai-goto-red-ball (`gato tasks` lists them)."""
     policy: str = "random"
-    """`random`, `expert`, or a path to a stable-baselines3 .zip checkpoint."""
+    """`random`, `expert`, `gato` / a Gato run directory, or a path to a stable-baselines3 .zip checkpoint."""
     episodes: int = 10
     """Number of episodes; episode i resets with seed + i."""
     seed: int = 0
@@ -345,6 +349,8 @@ class RolloutConfig:
 
 def main(argv: list[str] | None = None) -> int:
     import tyro
+
+    import gato.policy  # noqa: F401  (the top layer registers the "gato" policy by name)
 
     cfg = tyro.cli(RolloutConfig, args=argv)
     print(cfg)

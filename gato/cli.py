@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gato: unknown command {name!r}.{hint}\n\n{_usage()}", file=sys.stderr)
         return 2
     target, _ = SUBCOMMANDS[name]
+    if name == "generate":  # `--policy gato` / a run directory: the top layer fills the policies registry
+        import gato.policy  # noqa: F401
     module_name, func_name = target.split(":")
     func = getattr(importlib.import_module(module_name), func_name)
     result = func(rest)

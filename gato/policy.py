@@ -1,5 +1,10 @@
 """`GatoPolicy`: a trained Gato checkpoint acting closed-loop behind `policies.base.Policy`.
 
+It lives in `gato` (above `policies` and `datasets_gen`) and registers itself with
+`policies.register_policy` under the name ``"gato"`` (and any run directory), so that
+`policies.make_policy("gato", ...)` works once this module is imported. The policy itself takes
+episodes (an opened dataset) for its prompt; `open_prompt_dataset` is where a path is opened.
+
 Deployment as in GATO_SPEC "Deployment": every env's context starts with a **prompt**, a
 successful expert demonstration of the same task from its dataset (the first whole timesteps
 that fit in ``prompt_slots``, 1024 by default, at most half of the model's context). Each
@@ -47,6 +52,7 @@ import numpy as np
 import torch
 
 from gato import sequence as sq
+from policies import register_policy
 from policies.base import Policy
 
 PROMPT_SLOTS = 1024  # GATO_SPEC "Deployment": the first 1024 tokens of a demonstration
@@ -101,31 +107,41 @@ def trained_domains(train_config: dict[str, Any] | None) -> set[str]:
     return domains
 
 
-def load_prompt(dataset: str | Any, max_slots: int, *, from_end: bool = False,
+def open_prompt_dataset(path: str | os.PathLike, task_id: str | None = None):
+    """Open the expert dataset at ``path`` for a prompt (`datasets_gen.reader.open_dataset`).
+
+    Raises:
+        MissingPromptError: the dataset does not exist or is unfinished (names the command that builds it).
+    """
+    from datasets_gen.reader import open_dataset
+
+    path = str(path)
+    if not os.path.isfile(os.path.join(path, "metadata.json")):
+        what = task_id or Path(path).name
+        raise MissingPromptError(
+            f"prompt dataset {path!r} does not exist or is unfinished; build it with "
+            f"`{generate_command(what)}` (and pass --prompt-dataset if you put it elsewhere)")
+    return open_dataset(path)
+
+
+def load_prompt(dataset: Any, max_slots: int, *, from_end: bool = False,
                 task_id: str | None = None) -> sq.Slots:
     """The prompt: whole timesteps of the best (highest-return) episode of an expert dataset.
 
     Args:
-        dataset: a dataset directory or an opened `EpisodeDataset` (anything with ``returns``,
-            ``episode_length``, ``window`` and ``task_id``).
+        dataset: episodes: an opened `EpisodeDataset` (anything with ``returns``,
+            ``episode_length``, ``window`` and ``task_id``); `open_prompt_dataset` opens a path.
         max_slots: at most this many slots (whole timesteps only).
         from_end: take the episode's last timesteps instead of its first.
         task_id: if given, the dataset must be of this task.
 
     Raises:
-        MissingPromptError: the dataset does not exist or holds no episode.
+        MissingPromptError: the dataset holds no episode.
         ValueError: the dataset is of another task.
     """
     if isinstance(dataset, (str, os.PathLike)):
-        from datasets_gen.reader import open_dataset
-
-        path = str(dataset)
-        if not os.path.isfile(os.path.join(path, "metadata.json")):
-            what = task_id or Path(path).name
-            raise MissingPromptError(
-                f"prompt dataset {path!r} does not exist or is unfinished; build it with "
-                f"`{generate_command(what)}` (and pass --prompt-dataset if you put it elsewhere)")
-        dataset = open_dataset(path)
+        raise TypeError(f"load_prompt takes episodes (an opened dataset), not the path {str(dataset)!r}; "
+                        "open it with gato.policy.open_prompt_dataset(path)")
     if task_id is not None and dataset.task_id != task_id:
         raise ValueError(f"prompt dataset {getattr(dataset, 'path', dataset)!r} is of task "
                          f"{dataset.task_id!r}, not {task_id!r}")
@@ -376,7 +392,7 @@ class GatoPolicy(Policy):
             room = len(s) + self.num_action_tokens + (state.pending[j] is not None)
             self._make_room(state, j, room)
             if state.pending[j] is not None:
-                s = sq.Slots.concat([sq.action_slots(np.array([state.pending[j]])), s])
+                s = sq.Slots.concat([sq.action_slots(np.array([state.pending[j]]), self.num_action_tokens - 1), s])
                 state.pending[j] = None
             new.append(s)
         rows = list(range(n))
@@ -386,7 +402,7 @@ class GatoPolicy(Policy):
         for k in range(self.num_action_tokens):
             tokens[:, k] = self._sample(state, rows, hidden, k, deterministic)
             if k + 1 < self.num_action_tokens:
-                hidden = self._decode(state, rows, [sq.action_slots(tokens[j, k:k + 1]) for j in rows])
+                hidden = self._decode(state, rows, [sq.action_slots(tokens[j, k:k + 1], k) for j in rows])
         for j in rows:  # the last token is fed with the next observation
             state.pending[j] = int(tokens[j, -1])
             step = sq.Slots.concat([obs_parts[j], sq.action_slots(tokens[j])])
@@ -407,7 +423,7 @@ def find_checkpoint_run(path: str) -> bool:
 
 
 def make_gato_policy(task_id: str, envs: Sequence[Any] | None = None, *, checkpoint: str | None = None,
-                     model=None, train_config: dict[str, Any] | None = None, prompt_dataset: str | None = None,
+                     model=None, train_config: dict[str, Any] | None = None, prompt_episodes: Any = None,
                      prompt_slots: int = PROMPT_SLOTS, prompt_from_end: bool = False,
                      observation_space: Any = None, action_space: Any = None, device: str = "cpu",
                      **kw: Any) -> GatoPolicy:
@@ -418,8 +434,8 @@ def make_gato_policy(task_id: str, envs: Sequence[Any] | None = None, *, checkpo
         envs: wrapped envs (their spaces are used); None builds one with ``envs.make`` to read them.
         checkpoint: run directory (or checkpoint directory) written by `gato train`.
         model, train_config: an already loaded model and its trainer config instead of ``checkpoint``.
-        prompt_dataset: the expert dataset of the prompt; default: the checkpoint's own training
-            dataset of this task.
+        prompt_episodes: the expert episodes of the prompt, an opened dataset (`open_prompt_dataset`);
+            default: the checkpoint's own training dataset of this task.
         prompt_slots: prompt length in slots (capped at half of the model's context).
         prompt_from_end: take the prompt from the end of the demonstration.
         observation_space, action_space: the spaces, instead of ``envs``.
@@ -447,12 +463,32 @@ def make_gato_policy(task_id: str, envs: Sequence[Any] | None = None, *, checkpo
             env = envs_mod.make(task_id)
             observation_space, action_space = env.observation_space, env.action_space
             env.close()
-    if prompt_dataset is None:
-        prompt_dataset = trained_tasks(train_config).get(task_id)
-        if prompt_dataset is None:
+    if prompt_episodes is None:
+        path = trained_tasks(train_config).get(task_id)
+        if path is None:
             raise MissingPromptError(
                 f"no prompt dataset for task {task_id!r}: the checkpoint was not trained on it and no "
                 f"--prompt-dataset was given; build one with `{generate_command(task_id)}` and pass it")
+        prompt_episodes = open_prompt_dataset(path, task_id)
     budget = min(prompt_slots, model.config.max_len // 2)
-    prompt = load_prompt(prompt_dataset, budget, from_end=prompt_from_end, task_id=task_id)
+    prompt = load_prompt(prompt_episodes, budget, from_end=prompt_from_end, task_id=task_id)
     return GatoPolicy(model, task_id, observation_space, action_space, prompt, **kw)
+
+
+def build_by_name(name: str, task_id: str, envs: Sequence[Any] | None = None, *,
+                  prompt_dataset: str | None = None, **kw: Any) -> GatoPolicy:
+    """The `policies.make_policy` builder: ``"gato"`` (with ``checkpoint=RUN``) or a run directory.
+
+    ``prompt_dataset=PATH`` names the prompt's expert dataset (opened here); other keywords go to
+    `make_gato_policy`.
+    """
+    if name != "gato":
+        if not find_checkpoint_run(name):
+            raise FileNotFoundError(f"Policy directory {name!r} holds no Gato checkpoint (checkpoints/latest).")
+        kw.setdefault("checkpoint", name)
+    if prompt_dataset is not None:
+        kw["prompt_episodes"] = open_prompt_dataset(prompt_dataset, task_id)
+    return make_gato_policy(task_id, envs, **kw)
+
+
+register_policy("gato", build_by_name, matches=os.path.isdir)

@@ -6,20 +6,77 @@
 | ``"expert"``     | the task's expert: BabyAI bot, Meta-World scripted (`policies.scripted`),  |
 |                  | Atari RAM-scripted (`policies.atari_ram`), SB3 zoo (`policies.sb3`)        |
 | ``path/to/x.zip``| a stable-baselines3 checkpoint (`policies.sb3`)                            |
-| ``"gato"``, RUN  | a trained Gato checkpoint (`policies.gato_policy`; ``checkpoint=RUN``      |
-|                  | or the run directory as the name; ``prompt_dataset=`` optional)            |
+| registered names | builders that upper layers add with `register_policy`: ``"gato"`` and a     |
+|                  | run directory come from `gato.policy` once it is imported (the ``gato`` CLI |
+|                  | and `eval` import it); ``checkpoint=RUN``, ``prompt_dataset=`` optional    |
+
+`policies` sits below `datasets_gen` and `gato` and imports neither: a policy defined above
+(the Gato model) fills the registry instead of being imported from here.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 from policies.base import Policy, PolicyState
 
-__all__ = ["Policy", "PolicyState", "NoExpertError", "make_policy", "task_domain", "POLICY_NAMES"]
+__all__ = ["Policy", "PolicyState", "NoExpertError", "make_policy", "task_domain", "POLICY_NAMES",
+           "register_policy", "registered_policy_modules", "import_policy_modules"]
 
 POLICY_NAMES = ("random", "expert")
+
+
+@dataclass(frozen=True)
+class _Builder:
+    name: str
+    build: Callable[..., Policy]  # build(name, task_id, envs, **kw) -> Policy
+    matches: Callable[[str], bool] | None
+    module: str
+
+
+_REGISTRY: dict[str, _Builder] = {}
+
+
+def register_policy(name: str, build: Callable[..., Policy], *,
+                    matches: Callable[[str], bool] | None = None) -> None:
+    """Let `make_policy` build a policy defined in an upper layer.
+
+    Args:
+        name: the policy name (``"gato"``).
+        build: ``build(name, task_id, envs, **kw) -> Policy``; ``name`` is the name as given.
+        matches: other names it builds too (``os.path.isdir`` for run directories).
+
+    Example:
+        >>> from policies.random import RandomPolicy
+        >>> import gymnasium as gym
+        >>> register_policy("doc-random", lambda name, task_id, envs, **kw: RandomPolicy(gym.spaces.Discrete(2)))
+        >>> make_policy("doc-random", "babyai-goto-red-ball").name
+        'random'
+    """
+    _REGISTRY[name] = _Builder(name, build, matches, getattr(build, "__module__", "") or "")
+
+
+def _registered(name: str) -> _Builder | None:
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    for b in _REGISTRY.values():
+        if b.matches is not None and b.matches(name):
+            return b
+    return None
+
+
+def registered_policy_modules() -> list[str]:
+    """The modules that filled the registry, to import again in a worker process."""
+    return sorted({b.module for b in _REGISTRY.values() if b.module and b.module != "__main__"})
+
+
+def import_policy_modules(modules: Sequence[str]) -> None:
+    """Import ``modules`` (from `registered_policy_modules` of a parent process) to refill the registry."""
+    for m in modules:
+        importlib.import_module(m)
 
 
 class NoExpertError(LookupError):
@@ -66,7 +123,8 @@ def make_policy(name: str, task_id: str, envs: Sequence[Any] | None = None, **kw
     """Build a policy for ``task_id``.
 
     Args:
-        name: ``"random"``, ``"expert"`` or a path to a stable-baselines3 ``.zip`` checkpoint.
+        name: ``"random"``, ``"expert"``, a name added with `register_policy` (``"gato"`` or a run
+            directory, once `gato.policy` is imported) or a path to a stable-baselines3 ``.zip`` checkpoint.
         task_id: registry id, e.g. ``"babyai-goto-red-ball"``.
         envs: the wrapped envs the policy will act in, in batch order. Privileged experts (the
             BabyAI bot, Atari RAM experts) read their state and require them.
@@ -90,14 +148,13 @@ def make_policy(name: str, task_id: str, envs: Sequence[Any] | None = None, **kw
         return RandomPolicy(_action_space(task_id, envs, kw.pop("action_space", None)))
     if name == "expert":
         return _make_expert(task_id, envs)
+    builder = _registered(name)
+    if builder is not None:
+        return builder.build(name, task_id, envs, **kw)
     if name == "gato" or os.path.isdir(name):
-        from policies.gato_policy import find_checkpoint_run, make_gato_policy
-
-        if name != "gato" and not find_checkpoint_run(name):
-            raise FileNotFoundError(f"Policy directory {name!r} holds no Gato checkpoint (checkpoints/latest).")
-        if name != "gato":
-            kw.setdefault("checkpoint", name)
-        return make_gato_policy(task_id, envs, **kw)
+        raise ValueError(
+            f"Policy {name!r} is a Gato model, whose builder is not registered in this process: import "
+            "gato.policy first (the gato command line and eval do).")
     if name.endswith(".zip") or os.path.isfile(name):
         if not os.path.isfile(name):
             raise FileNotFoundError(f"Policy checkpoint {name!r} does not exist.")

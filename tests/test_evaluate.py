@@ -13,8 +13,8 @@ from eval.evaluate import main as eval_main
 from gato import checkpoint
 from gato.configs import get_config
 from gato.model import GatoModel
+from gato.policy import GatoPolicy, MissingPromptError
 from policies import make_policy
-from policies.gato_policy import GatoPolicy, MissingPromptError
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from gato import sequence as sq
 from gato import tokenizer as tk
 from gato.configs import get_config
 from gato.model import GatoModel
-from policies.gato_policy import (GatoPolicy, MissingPromptError, UnsupportedTaskError, load_prompt,
-                                  trained_tasks)
+from gato.policy import (GatoPolicy, MissingPromptError, UnsupportedTaskError, load_prompt,
+                         open_prompt_dataset, trained_tasks)
 
 TASK = "fake-task"
 
@@ -158,7 +158,9 @@ def test_unrepresentable_specs_raise(model):
 
 def test_missing_prompt_dataset_names_the_command(tmp_path):
     with pytest.raises(MissingPromptError, match="gato generate --task babyai-goto-red-ball --policy expert"):
-        load_prompt(str(tmp_path / "nope"), 100, task_id="babyai-goto-red-ball")
+        open_prompt_dataset(str(tmp_path / "nope"), task_id="babyai-goto-red-ball")
+    with pytest.raises(TypeError, match="open_prompt_dataset"):
+        load_prompt(str(tmp_path / "nope"), 100)
 
 
 def test_trained_tasks_from_the_train_config(tmp_path):
