@@ -5,7 +5,7 @@ CPU (default; needs the envs):
 1. control-step latency (ms) of `GatoPolicy.act` with and without the KV cache, for a
    Meta-World-shaped task (39 continuous observations + separator, 4 action tokens: 44 slots per
    step) with a 1024-slot... (model max_len) context filled by a prompt and recent steps;
-2. env steps/s of batched rollouts (`eval.rollout`) with 1, 8 and 32 envs on ``--task``, next to
+2. env steps/s of batched rollouts (`policies.rollout`) with 1, 8 and 32 envs on ``--task``, next to
    the random policy on the same envs in the same run.
 
 ``--gpu`` (needs only torch, numpy, safetensors: runs on a bare GPU machine): control-step latency
@@ -209,7 +209,7 @@ def step_latency(name: str, use_cache: bool, batch: int, steps: int) -> dict:
 def rollout_speed(task: str, name: str, num_envs: int, episodes_per_env: int = 1, max_steps: int = 50) -> dict:
     """Env steps/s of a batched Gato rollout vs the random policy on the same envs."""
     import envs
-    from eval.rollout import rollout
+    from policies.rollout import rollout
     from gato import sequence as sq
     from gato.configs import get_config
     from gato.model import GatoModel

@@ -4,7 +4,7 @@
 
 Per task, steps/s of
   raw env      `env.step` with uniform random actions, nothing else (the env's own speed),
-  expert       the scripted expert acting through `eval.rollout` without recording,
+  expert       the scripted expert acting through `policies.rollout` without recording,
   generate     `gato generate` with that expert: acting + recording + HDF5 shards (1 worker),
 and ratios generate/expert (the cost of recording and writing; target >= 0.8) and generate/raw.
 Then generate with 2 workers vs 1 (the scaling), and reader windows/s (random episode, random
@@ -59,7 +59,7 @@ def raw_env_speed(task: str, steps: int) -> float:
 
 
 def expert_speed(task: str, episodes: int) -> float:
-    from eval.rollout import rollout
+    from policies.rollout import rollout
 
     r = rollout("expert", task, episodes, seed=0)
     return r.metadata["steps"] / r.metadata["wall_s"]

@@ -9,7 +9,7 @@ best time is kept (the machine is shared). ``overhead = raw steps/s / ours steps
 splits the overhead into the env wrapper's part and the policy + rollout loop's part.
 
 Ours: `envs.make(task)` (observation convention, action checks, rescaling, time limit) stepped by
-`eval.rollout.rollout` with the `random` policy. Raw: the library's own env object, built by the
+`policies.rollout.rollout` with the `random` policy. Raw: the library's own env object, built by the
 library's constructor with the settings `envs` uses and stepped directly (no gymnasium checker
 wrappers, which `envs` drops too), seeded the library's way for the same episodes:
 
@@ -152,7 +152,7 @@ def _gym_loop(env, seed_fn=None):
 
 def ours_runner(task_id: str):
     import envs
-    from eval.rollout import rollout
+    from policies.rollout import rollout
     from policies import make_policy
 
     env = envs.make(task_id)

@@ -3,7 +3,7 @@
     gato generate --task babyai-goto-red-ball --policy expert --episodes 256 --out data/goto [--workers 2] [--ray]
     gato generate --suite demo            # the demo datasets (datasets_gen.build_demo)
 
-Episode ``i`` is reset with seed ``seed + i`` and recorded by `eval.rollout.rollout_episodes`
+Episode ``i`` is reset with seed ``seed + i`` and recorded by `policies.rollout.rollout_episodes`
 (``record=True``), so its content depends only on (task, policy, seed, i). Episodes are grouped in
 shards of ``shard_size`` consecutive indices; a shard is the unit of work (one process or one Ray
 task) and of durability: it is written to a temporary file and renamed when complete. Rerunning
@@ -167,7 +167,7 @@ def generate_shard(job: dict[str, Any], shard: int) -> dict[str, Any]:
         ``{"shard": shard, "episodes": [index rows], "steps": n, "seconds": s, "policy_name", "policy_version"}``.
     """
     import envs
-    from eval.rollout import rollout_episodes
+    from policies.rollout import rollout_episodes
     from policies import import_policy_modules, make_policy
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")

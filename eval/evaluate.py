@@ -5,7 +5,7 @@
     gato eval --checkpoint RUN --domain metaworld --episodes 10 --out report.json
 
 For each task a `gato.policy.GatoPolicy` (prompted with a demonstration from the task's
-expert dataset) is rolled out by `eval.rollout.rollout` on ``--num-envs`` envs at once, episode
+expert dataset) is rolled out by `policies.rollout.rollout` on ``--num-envs`` envs at once, episode
 ``i`` reset with seed ``seed + i`` (default seeds start at 10000, away from the datasets' 0..N-1).
 The results go through `eval.report`: ``report.json`` / ``.md`` / ``.png`` beside ``--out``
 with expert-normalized scores per task and per domain (rliable aggregates).
@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from eval.rollout import RolloutResult, rollout, save_results
+from policies.rollout import RolloutResult, rollout, save_results
 from policies import task_domain
 from gato.policy import (MissingPromptError, PROMPT_SLOTS, generate_command, make_gato_policy,
                          open_prompt_dataset, trained_tasks)

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from eval.references import REFERENCES_PATH, _read, update_references
-from eval.rollout import rollout
+from policies.rollout import rollout
 
 EXPERT_KIND = {"babyai": "scripted: minigrid.utils.baby_ai_bot.BabyAIBot",
                "metaworld": "scripted: metaworld.policies Sawyer<Task>V3Policy"}

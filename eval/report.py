@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from eval.references import reference
-from eval.rollout import RolloutResult, load_results
+from policies.rollout import RolloutResult, load_results
 from eval.scoring import HALF_EXPERT, Aggregate, aggregate, fraction_above, normalized_score
 
 THRESHOLDS = tuple(np.round(np.linspace(0.0, 1.0, 21), 2).tolist())  # 0%, 5%, ..., 100% of expert
@@ -257,7 +257,7 @@ class ScoreConfig:
     """`gato score`: print the expert-normalized table of rollout result files."""
 
     results: tuple[str, ...]
-    """Result JSON files written by `gato rollout` (or `eval.rollout.save_results`)."""
+    """Result JSON files written by `gato rollout` (or `policies.rollout.save_results`)."""
     out_dir: str | None = None
     """If set, also write report.json, report.md and report.png there."""
     per_task: bool = True

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from eval.rollout import RolloutResult, load_results, rollout, save_results
+from policies.rollout import RolloutResult, load_results, rollout, save_results
 
 # The default suite: one short task per control domain the demo can teach on 2 CPU cores, chosen so
 # that the little CPU time goes into updates rather than into long episodes or pixels: BabyAI GoToObjS4

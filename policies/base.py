@@ -33,7 +33,7 @@ class Policy(ABC):
     def reseed(self, state: PolicyState, env_indices: "np.ndarray | list[int]", seeds: "list[int]") -> PolicyState:
         """Restart the randomness of envs ``env_indices`` from their new episodes' seeds.
 
-        `eval.rollout` calls this when it resets env ``env_indices[k]`` with seed ``seeds[k]``, so
+        `policies.rollout` calls this when it resets env ``env_indices[k]`` with seed ``seeds[k]``, so
         a stochastic policy draws the same numbers in episode ``i`` however episodes are batched
         over envs and processes. Deterministic policies keep this default (state unchanged).
         """

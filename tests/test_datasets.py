@@ -47,7 +47,7 @@ def dataset(cfg):
 
 
 def test_round_trip_equals_rollout(cfg, dataset):
-    from eval.rollout import rollout
+    from policies.rollout import rollout
 
     ref = rollout("random", TASK, cfg.episodes, seed=cfg.seed, record=True)
     ds = open_dataset(dataset)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from eval.references import MissingReferenceError, Reference, load_references, reference
-from eval.rollout import RolloutResult, save_results
+from policies.rollout import RolloutResult, save_results
 from eval.scoring import InvertedReferenceError, aggregate, fraction_above, normalized_score
 
 

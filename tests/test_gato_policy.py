@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from envs.convention import Episode
-from eval.fake_env import FakeEnv
+from fakes import FakeEnv
 from gato import sequence as sq
 from gato import tokenizer as tk
 from gato.configs import get_config

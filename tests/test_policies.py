@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from eval.rollout import rollout
+from policies.rollout import rollout
 from policies import NoExpertError, make_policy
 from policies.random import RandomPolicy
 

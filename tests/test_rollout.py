@@ -8,8 +8,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from eval.fake_env import make_fake_env
-from eval.rollout import RolloutResult, load_results, rollout, save_results
+from fakes import make_fake_env
+from policies.rollout import RolloutResult, load_results, rollout, save_results
 from policies.base import Policy
 from policies.random import RandomPolicy
 

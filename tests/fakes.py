@@ -1,4 +1,4 @@
-"""A tiny deterministic env that follows the observation convention, for rollout tests.
+"""Test fakes: a tiny deterministic env that follows the observation convention (rollout, policy tests).
 
 Episode length is ``3 + seed % 5``; the reward of action ``a`` at step ``t`` is ``a + t/10``; the
 last step reports ``info["success"] = return > 2 * length / 2``. So a test can compute any
