@@ -19,7 +19,8 @@ class TokenBatch:
         patch_positions: (B, L, 4) int64, ``(row_from, row_to, col_from, col_to)`` of each patch,
             quantized to [0, 128) with ``to`` exclusive (``to > from``); zeros elsewhere.
         local_positions: (B, L) int64, a token's index inside its timestep's observation
-            (0..511); -1 for separator, action and padding slots.
+            (0..511) at observation slots, its action dimension (0..A-1) at action slots; -1 for
+            separator and padding slots.
         is_action: (B, L) bool, true for action tokens (they get the learned action embedding).
         targets: (B, L) int64, the next slot's token id (the id to predict at this slot); ``PAD``
             where there is none.

@@ -47,6 +47,13 @@ class GatoConfig:
     """Rows of the learned local (within-observation) position table."""
     patch_position_bins: int = 128
     """Rows of each learned patch row / column position table."""
+    action_positions: int = 64
+    """Rows of the learned action-dimension table: action token k of a timestep adds row k
+    (tokens past the last row share it). 1 gives every action token the same embedding."""
+    absolute_positions: bool = True
+    """Add a learned embedding of the slot's index in the context (``max_len`` rows)
+    **[project choice]**: the paper names only the local and patch positions; without it the
+    trunk sees order through the causal mask alone."""
     patch_size: int = 16
     """Image patch side; a patch slot carries ``patch_size**2 * 3`` pixels."""
     patch_channels: int = 64

@@ -5,16 +5,22 @@ Layout of one forward pass (GATO_SPEC "Model", "Images", "A timestep..."):
 - ``embed(slots)``: a token slot is a row of the shared embedding table (34,050 x D); a patch
   slot is one ResNet-v2 block over its 16x16x3 pixels projected to D, plus learned patch row and
   column embeddings (128 bins each; the bin is drawn uniformly from the patch's interval in
-  training mode and is the interval's rounded mean in eval mode). Observation slots
-  (``local_positions >= 0``) add the learned local position table (512 rows); action slots add
-  one learned action embedding. There is no absolute position embedding: order comes from the
-  causal mask alone **[project choice]** (the paper names only the two encodings above), which
-  also lets the KV cache drop old slots without renumbering.
+  training mode and is the interval's rounded mean in eval mode). Observation slots add the
+  learned local position table (512 rows); action slots add a row of the learned
+  action-dimension table (``action_positions`` rows: the k-th token of an action vector adds
+  row k). Every slot adds a learned embedding of its index in the context (``max_len`` rows;
+  ``absolute_positions``) **[project choice]**: the paper names only the local and patch
+  encodings, and without one the trunk sees order through the causal mask alone. The closed-loop
+  policy re-encodes a sliding window from index 0 (``slide="reprefill"``), so the indices it
+  sees are the ones training saw.
 - ``trunk(x)``: pre-norm blocks (LayerNorm -> causal SDPA attention; LayerNorm -> GEGLU), then
   the final LayerNorm.
 - ``logits(hidden)``: ``hidden @ token_embedding.T`` (input and output embeddings shared).
 - ``forward(batch) -> (loss, metrics)``: the hidden states at ``loss_mask`` slots are gathered
-  first, so the 34k-way output layer runs only where there is a target.
+  first, so the 34k-way output layer runs only where there is a target. The loss is the mean over
+  sequences of each sequence's mean target loss (``reduction="sequence"``), so a domain's share of
+  the gradient is its share of the batch, i.e. its sampling weight, however many targets its
+  sequences hold; ``reduction="token"`` averages over all targets of the batch.
 
 Incremental decoding (for the closed-loop policy)::
 
@@ -260,7 +266,8 @@ class GatoModel(nn.Module):
         self.patch_row_embedding = nn.Embedding(config.patch_position_bins, d)
         self.patch_col_embedding = nn.Embedding(config.patch_position_bins, d)
         self.local_position_embedding = nn.Embedding(config.local_positions, d)
-        self.action_embedding = nn.Parameter(torch.zeros(d))
+        self.action_embedding = nn.Embedding(config.action_positions, d)
+        self.position_embedding = nn.Embedding(config.max_len, d) if config.absolute_positions else None
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.num_layers))
         self.final_norm = nn.LayerNorm(d)
         self.reset_parameters()
@@ -275,7 +282,7 @@ class GatoModel(nn.Module):
         for name, p in self.named_parameters():
             if name.startswith("patch_encoder."):
                 continue  # the ResNet block and its projection keep PyTorch's fan-in init
-            if p.ndim >= 2 or name == "action_embedding":
+            if p.ndim >= 2:
                 std = residual_std if name.endswith(("attn.out.weight", "ffw.out.weight")) else 0.02
                 nn.init.normal_(p, 0.0, std)
 
@@ -295,8 +302,8 @@ class GatoModel(nn.Module):
         bins = bins.clamp(max=self.config.patch_position_bins - 1)
         return bins[:, 0], bins[:, 1]
 
-    def embed(self, slots: SlotsLike) -> torch.Tensor:
-        """Embed (B, T) slots to (B, T, D)."""
+    def embed(self, slots: SlotsLike, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Embed (B, T) slots to (B, T, D); ``positions`` (B, T) are their context indices (default 0..T-1)."""
         b, t = slots.tokens.shape
         x = self.token_embedding(slots.tokens)  # (B, T, D); patch slots hold PAD, replaced below
         # Runs even when P = 0 so that every parameter takes part in every step (DDP needs that).
@@ -305,9 +312,16 @@ class GatoModel(nn.Module):
         pe = self.patch_encoder(slots.patches.to(x.dtype))
         pe = pe + self.patch_row_embedding(rows) + self.patch_col_embedding(cols)  # (P, D)
         x = x.reshape(b * t, -1).index_copy(0, where, pe.to(x.dtype)).view(b, t, -1)
-        is_obs = slots.local_positions >= 0
-        x = x + self.local_position_embedding(slots.local_positions.clamp(min=0)) * is_obs[..., None]
-        return x + self.action_embedding * slots.is_action[..., None]
+        local = slots.local_positions.clamp(min=0)
+        is_obs = (slots.local_positions >= 0) & ~slots.is_action
+        x = x + self.local_position_embedding(local) * is_obs[..., None]
+        action_dim = local.clamp(max=self.config.action_positions - 1)
+        x = x + self.action_embedding(action_dim) * slots.is_action[..., None]
+        if self.position_embedding is not None:
+            if positions is None:
+                positions = torch.arange(t, device=x.device)[None].expand(b, t)
+            x = x + self.position_embedding(positions)
+        return x
 
     # ---- trunk and head ------------------------------------------------------------------------
     def trunk(self, x: torch.Tensor) -> torch.Tensor:
@@ -323,11 +337,16 @@ class GatoModel(nn.Module):
             w = w[vocab_range[0]:vocab_range[1]]
         return F.linear(hidden, w)
 
-    def forward(self, batch: TokenBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(self, batch: TokenBatch, reduction: str = "sequence") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Masked next-token cross-entropy over a batch.
 
+        Args:
+            batch: the sequences, their targets and ``loss_mask``.
+            reduction: ``"sequence"``: the mean over sequences (those with a target) of each one's
+                mean target loss; ``"token"``: the mean over every target of the batch.
+
         Returns:
-            loss: mean cross-entropy over the ``loss_mask`` slots.
+            loss: the reduced cross-entropy over the ``loss_mask`` slots.
             metrics: detached tensors: ``loss``, ``targets`` (count) and per domain
                 ``loss_sum/<domain>`` and ``targets/<domain>``.
         """
@@ -337,12 +356,18 @@ class GatoModel(nn.Module):
         targets = batch.targets[mask]  # (N,)
         per_target = F.cross_entropy(logits.float(), targets, reduction="none")  # (N,)
         count = mask.sum()
-        loss = per_target.sum() / count.clamp(min=1)
-        metrics = {"loss": loss.detach(), "targets": count}
         row_of_target = mask.nonzero()[:, 0]  # (N,)
+        row_count = mask.sum(1)  # (B,)
+        if reduction == "sequence":
+            weight = 1.0 / (row_count.clamp(min=1) * (row_count > 0).sum().clamp(min=1))  # (B,)
+            loss = (per_target * weight[row_of_target]).sum()
+        elif reduction == "token":
+            loss = per_target.sum() / count.clamp(min=1)
+        else:
+            raise ValueError(f"reduction must be 'sequence' or 'token', got {reduction!r}")
+        metrics = {"loss": loss.detach(), "targets": count}
         row_loss = torch.zeros(mask.shape[0], device=loss.device).index_add_(
             0, row_of_target, per_target.detach())  # (B,)
-        row_count = mask.sum(1)  # (B,)
         for domain in sorted(set(batch.domains)):
             sel = torch.tensor([d == domain for d in batch.domains], device=loss.device)
             metrics[f"loss_sum/{domain}"] = row_loss[sel].sum()
@@ -369,10 +394,9 @@ class GatoModel(nn.Module):
         dev = cache.lengths.device
         rows_t = (torch.arange(cache.batch_size, device=dev) if rows is None
                   else torch.as_tensor(rows, device=dev, dtype=torch.long))
-        x = self.embed(slots)  # (B', T, D)
-        if x.shape[0] != rows_t.shape[0]:
-            raise ValueError(f"decode got {x.shape[0]} rows of slots for {rows_t.shape[0]} cache rows")
-        t = x.shape[1]
+        b, t = slots.tokens.shape
+        if b != rows_t.shape[0]:
+            raise ValueError(f"decode got {b} rows of slots for {rows_t.shape[0]} cache rows")
         start = cache.lengths[rows_t]  # (B',)
         end = start + t
         if bool((end > cache.capacity).any()):
@@ -381,6 +405,7 @@ class GatoModel(nn.Module):
                 f"{end.max().item()} slots > capacity {cache.capacity}; free room with "
                 "cache.drop(n, start) or cache.reset(rows) and re-decode the kept slots")
         positions = start[:, None] + torch.arange(t, device=dev)  # (B', T) slots being written
+        x = self.embed(slots, positions)  # (B', T, D)
         keys = torch.arange(int(end.max()), device=dev)  # (S',)
         mask = (keys[None, None, :] <= positions[:, :, None])[:, None]  # (B', 1, T, S') causal
         for i, block in enumerate(self.blocks):
@@ -388,7 +413,6 @@ class GatoModel(nn.Module):
         cache.lengths[rows_t] = end
         return self.final_norm(x), cache
 
-    decode_step = decode  # the name TEAM.md's planned API uses
 
 
 def count_parameters(config: GatoConfig) -> int:

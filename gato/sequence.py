@@ -38,8 +38,8 @@ Example:
     >>> s = episode_to_slots(ep)
     >>> s.tokens.tolist()  # obs 0.0 -> 32512, separator, action 1.0 -> 33023; then step 2
     [32512, 34048, 33023, 32512, 34048, 32000]
-    >>> s.local_positions.tolist()
-    [0, -1, -1, 0, -1, -1]
+    >>> s.local_positions.tolist()  # observation index; -1 at the separator; the action's dimension
+    [0, -1, 0, 0, -1, 0]
     >>> b = collate([s], length=8)
     >>> b.targets[0].tolist()  # the next slot's token; PAD where there is none
     [34048, 33023, 32512, 34048, 32000, 34049, 34049, 34049]
@@ -79,8 +79,9 @@ class Slots:
             `collate` scales them to [-1, 1] / 4 (``tokenizer.normalize_patches``) for the model.
         patch_positions: (N, 4) int64 ``(row_from, row_to, col_from, col_to)`` in [0, 128]
             (``to`` exclusive) at patch slots; zeros elsewhere.
-        local_positions: (N,) int64, index inside the timestep's observation (0..511); -1 for
-            separator, action and padding slots.
+        local_positions: (N,) int64, index inside the timestep's observation (0..511) at
+            observation slots, the action dimension (0..A-1) at action slots; -1 for separator
+            and padding slots.
         is_action: (N,) bool, true for action tokens.
         is_target: (N,) bool, true for text and action tokens: the slots that are learned when
             they are the next slot (``loss_mask[i] = is_target[i + 1]``).
@@ -478,6 +479,7 @@ def _encode_steps(
     is_action = np.zeros(n, bool)
     if n_act:
         is_action[fixed_idx[:, f - n_act:]] = True
+        local[fixed_idx[:, f - n_act:]] = np.arange(n_act)  # an action token's dimension
     is_target = is_action.copy()
     if n_text.any():
         tot = int(n_text.sum())
@@ -542,16 +544,22 @@ def encode_observation(
     return _encode_steps(batched, 1, None, separator, task_id, spec)
 
 
-def action_slots(tokens: np.ndarray) -> Slots:
+def action_slots(tokens: np.ndarray, first_dimension: int = 0) -> Slots:
     """Sampled action tokens ``(A,)`` as slots to append after `encode_observation`'s separator.
 
-    Their ``timestep_lengths`` is empty: they complete the timestep the observation opened.
+    ``first_dimension`` is the action dimension of ``tokens[0]`` (a policy that feeds one token
+    at a time passes its index). Their ``timestep_lengths`` is empty: they complete the timestep
+    the observation opened.
+
+    Example:
+        >>> action_slots(np.array([33000, 33001]), first_dimension=2).local_positions.tolist()
+        [2, 3]
     """
     tokens = np.asarray(tokens, np.int64).reshape(-1)
     a = len(tokens)
     return Slots(
         tokens, np.zeros(a, bool), np.zeros((0, PATCH_DIM), np.uint8), np.zeros((a, 4), np.int64),
-        np.full(a, -1, np.int64), np.ones(a, bool), np.ones(a, bool), np.zeros(0, np.int64),
+        first_dimension + np.arange(a, dtype=np.int64), np.ones(a, bool), np.ones(a, bool), np.zeros(0, np.int64),
     )
 
 

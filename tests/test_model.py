@@ -30,7 +30,8 @@ def random_batch(b: int = 2, length: int = 24, patches_per_row: int = 4, seed: i
     local = torch.arange(length).repeat(b, 1)
     is_action = torch.zeros(b, length, dtype=torch.bool)
     is_action[:, -3:] = True
-    local[:, -4:] = -1
+    local[:, -4] = -1  # separator
+    local[:, -3:] = torch.arange(3)  # action dimensions
     targets = torch.roll(tokens, -1, 1)
     loss_mask = is_action.clone()
     loss_mask[:, -1] = False
@@ -58,7 +59,7 @@ def test_parameter_count_by_hand():
     block = 4 * d + 4 * d * inner + 3 * d * h  # two LayerNorms, Q/K/V/out, GEGLU
     c = cfg.patch_channels
     patch = (3 * 16 * c + c) + 2 * (9 * c * c + c) + 3 * 2 * c + (16 * c * d + d)
-    tables = v * d + 2 * 128 * d + 512 * d + d
+    tables = v * d + 2 * 128 * d + 512 * d + cfg.action_positions * d + cfg.max_len * d
     assert count_parameters(cfg) == cfg.num_layers * block + patch + tables + 2 * d
 
 
@@ -111,11 +112,41 @@ def test_patch_and_action_embeddings_reach_only_their_slots():
     model = tiny_model().eval()
     batch = random_batch(b=1)
     x = model.embed(batch)[0]
-    tok = model.token_embedding(batch.tokens[0])
-    assert torch.allclose(x[-1], tok[-1] + model.action_embedding)  # action slot
+    tok = model.token_embedding(batch.tokens[0]) + model.position_embedding.weight[:len(x)]
+    dim = batch.local_positions[0, -1]  # the action slot's dimension
+    assert torch.allclose(x[-1], tok[-1] + model.action_embedding.weight[dim])  # action slot
     assert torch.allclose(x[-4], tok[-4])  # separator-like slot: local position -1, not an action
     assert torch.allclose(x[0], tok[0] + model.local_position_embedding.weight[0])
     assert not torch.allclose(x[1], tok[1] + model.local_position_embedding.weight[1])  # a patch
+
+
+def test_action_dimensions_get_their_own_rows():
+    """Two action slots with the same token differ by their dimension's row, and only by it."""
+    model = tiny_model().eval()
+    batch = random_batch(b=1)
+    batch.is_action[0, -2:] = True
+    batch.tokens[0, -2:] = batch.tokens[0, -1]
+    batch.local_positions[0, -2:] = torch.tensor([0, 1])
+    x = model.embed(batch)[0]
+    rows = model.action_embedding.weight
+    pos = model.position_embedding.weight
+    assert torch.allclose(x[-1] - x[-2], rows[1] - rows[0] + pos[len(x) - 1] - pos[len(x) - 2], atol=1e-6)
+
+
+def test_sequence_reduction_weights_sequences_not_targets():
+    """Loss = mean over sequences of each one's mean: a 1-target row weighs as much as a 3-target row."""
+    model = tiny_model().eval()
+    batch = random_batch(b=2)
+    batch.loss_mask[:] = False
+    batch.loss_mask[0, :3] = True
+    batch.loss_mask[1, 5] = True
+    per_token, _ = model(batch, reduction="token")
+    per_sequence, _ = model(batch, reduction="sequence")
+    logits = model.logits(model.trunk(model.embed(batch)))
+    ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch.targets.flatten(), reduction="none").view(2, -1)
+    row0, row1 = ce[0, :3], ce[1, 5]
+    assert torch.allclose(per_token, (row0.sum() + row1) / 4, atol=1e-5)
+    assert torch.allclose(per_sequence, (row0.mean() + row1) / 2, atol=1e-5)
 
 
 def _slots(batch: TokenBatch, lo: int, hi: int) -> Slots:
@@ -180,10 +211,11 @@ def test_cache_drop_shifts_later_slots_left():
 
 
 def test_drop_then_decode_equals_reencoding_for_one_layer():
-    """With one layer a slot's key/value depends on that slot alone (no absolute positions), so
+    """With one layer and no absolute positions a slot's key/value depends on that slot alone, so
     dropping the oldest slots then decoding equals a fresh forward over the kept slots."""
     torch.manual_seed(0)
-    model = GatoModel(dataclasses.replace(get_config("gato-tiny"), num_layers=1)).eval()
+    config = dataclasses.replace(get_config("gato-tiny"), num_layers=1, absolute_positions=False)
+    model = GatoModel(config).eval()
     batch = random_batch(b=1, length=16, patches_per_row=0)
     with torch.no_grad():
         cache = model.new_cache(1, capacity=12)

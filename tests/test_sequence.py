@@ -34,7 +34,7 @@ def test_continuous_only_two_steps():
     # obs mu-law: 0 -> 32512, 1 -> 32744, -1 -> 32279, 256 -> 33023; actions binned directly:
     # -1 -> 32000, 0 -> 32512, 1 -> 33023, 0.5 -> floor(1.5 * 512) = 768 -> 32768
     assert s.tokens.tolist() == [32512, 32744, SEP, 32000, 32512, 32279, 33023, SEP, 33023, 32768]
-    assert s.local_positions.tolist() == [0, 1, -1, -1, -1, 0, 1, -1, -1, -1]
+    assert s.local_positions.tolist() == [0, 1, -1, 0, 1, 0, 1, -1, 0, 1]  # actions: their dimension
     assert s.is_action.tolist() == [False, False, False, True, True] * 2
     assert s.is_target.tolist() == [False, False, False, True, True] * 2
     assert not s.is_patch.any() and s.patches.shape == (0, 768)
@@ -63,7 +63,7 @@ def test_discrete_and_text_two_steps():
         576, 33025, 33026, SEP, 33027,  # text, discrete 1, 2, separator, action 3
         576, 298, 33027, 33024, SEP, 33030,  # text, discrete 3, 0, separator, action 6
     ]
-    assert s.local_positions.tolist() == [0, 1, 2, -1, -1, 0, 1, 2, 3, -1, -1]
+    assert s.local_positions.tolist() == [0, 1, 2, -1, 0, 0, 1, 2, 3, -1, 0]
     assert s.is_target.tolist() == [1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1]  # text and actions
     assert s.timestep_lengths.tolist() == [5, 6]
     b = sq.collate([s])
@@ -83,7 +83,7 @@ def test_image_two_steps():
     s = sq.episode_to_slots(ep)
     assert s.tokens.tolist() == [PAD, PAD, SEP, 33024, PAD, PAD, SEP, 33029]
     assert s.is_patch.tolist() == [1, 1, 0, 0, 1, 1, 0, 0]
-    assert s.local_positions.tolist() == [0, 1, -1, -1, 0, 1, -1, -1]
+    assert s.local_positions.tolist() == [0, 1, -1, 0, 0, 1, -1, 0]
     # rows [0, 64) and [64, 128) of 128 bins, one column covering [0, 128)
     assert s.patch_positions.tolist() == [[0, 64, 0, 128], [64, 128, 0, 128], [0] * 4, [0] * 4] * 2
     b = sq.collate([s], length=10)
@@ -104,7 +104,7 @@ def test_observation_order_text_image_then_keys_lexicographically():
     }
     s = sq.episode_to_slots(make_episode("x-y", obs, np.array([1])))
     assert s.tokens.tolist() == [576, PAD, 32512, 33031, SEP, 33025]
-    assert s.local_positions.tolist() == [0, 1, 2, 3, -1, -1]
+    assert s.local_positions.tolist() == [0, 1, 2, 3, -1, 0]
 
 
 def test_batch_of_two_and_patch_order_over_batch():

@@ -45,7 +45,7 @@ def test_weight_decay_only_on_linear_and_conv_weights():
     decayed = {id(p) for p in opt.param_groups[0]["params"]}
     names = {n for n, p in model.named_parameters() if id(p) in decayed}
     assert "blocks.0.attn.qkv.weight" in names and "patch_encoder.conv1.weight" in names
-    assert "token_embedding.weight" not in names and "action_embedding" not in names
+    assert "token_embedding.weight" not in names and "action_embedding.weight" not in names
     assert not any("norm" in n or n.endswith(".bias") or "position" in n for n in names)
     assert opt.param_groups[0]["weight_decay"] == 0.1 and opt.param_groups[1]["weight_decay"] == 0.0
 
