@@ -9,11 +9,18 @@ Layout of a run directory::
         state.json             {"step": ..., plus what the trainer adds}
         optimizer.pt           AdamW state (torch.save of tensors; loads with weights_only=True)
         rng-rank0.json         torch / numpy / python RNG state of each process
+        SHA256SUMS             sha256 of every file above (`sha256sum -c SHA256SUMS` checks it)
     RUN/checkpoints/latest     the name of the newest complete checkpoint directory
 
-A checkpoint directory is written under ``step-N.tmp`` and renamed when complete, then
-``latest`` is replaced atomically (write to a temporary file + ``os.replace``); a run killed at
-any point leaves the previous checkpoint intact and pointed to. The policy only needs::
+A checkpoint directory is written under ``step-N.tmp``; when complete, each file is fsynced and
+hashed into ``SHA256SUMS``, and the directory is renamed, then ``latest`` is replaced atomically
+(write to a temporary file + fsync + ``os.replace``); a run killed at any point leaves the previous
+checkpoint intact and pointed to.
+
+Every load verifies the checkpoint against its ``SHA256SUMS`` first (`verify`): a corrupt one is
+refused with its path (`CorruptCheckpointError`), and `resume_point` falls back to the newest
+checkpoint that verifies, saying so. A checkpoint written before checksums existed (no
+``SHA256SUMS``) loads with a warning, its files still parsed defensively. The policy only needs::
 
     model, config, extra = gato.checkpoint.load("RUN")   # eval mode, on CPU by default
     extra["step"], extra["train_config"]
@@ -23,8 +30,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +43,17 @@ from safetensors.torch import load_file, save_file
 
 from gato.configs import GatoConfig
 from gato.model import GatoModel
+from policies.trust import SUMS, ManifestError, check_file, fsync_dir, fsync_file, read_sums, sha256_file, write_sums
 
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"
+REQUIRED = ("model.safetensors", "config.json", "state.json")
+"""Files every checkpoint holds (and its ``SHA256SUMS`` must list)."""
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+class CorruptCheckpointError(ValueError):
+    """A checkpoint whose files differ from its ``SHA256SUMS`` or cannot be parsed; the message names the path."""
 
 
 def write_json(path: str | Path, obj: Any) -> None:
@@ -44,6 +62,8 @@ def write_json(path: str | Path, obj: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "w") as f:
         json.dump(obj, f, indent=1, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -58,9 +78,15 @@ def latest(run_dir: str | Path) -> Path | None:
     pointer = run_dir / CHECKPOINTS / LATEST
     if not pointer.exists():
         return None
-    ckpt = run_dir / CHECKPOINTS / pointer.read_text().strip()
-    if not (ckpt / "model.safetensors").exists():
-        raise FileNotFoundError(f"{pointer} names {ckpt.name}, which is missing or incomplete")
+    try:
+        name = pointer.read_bytes().decode("utf-8").strip()
+    except UnicodeDecodeError as e:
+        raise CorruptCheckpointError(f"{pointer} is garbled ({e}); rerun the training command to resume from "
+                                     "the newest checkpoint that verifies") from e
+    ckpt = run_dir / CHECKPOINTS / name
+    if not name or not (ckpt / "model.safetensors").exists():
+        raise FileNotFoundError(f"{pointer} names {name[:80]!r}, which is missing or incomplete; rerun the "
+                                "training command to resume from the newest checkpoint that verifies")
     return ckpt
 
 
@@ -83,19 +109,139 @@ def write_model(ckpt: Path, model: GatoModel, config: GatoConfig) -> None:
     write_json(ckpt / "config.json", dataclasses.asdict(config))
 
 
+def seal(ckpt: Path) -> dict[str, str]:
+    """Fsync every file of a finished checkpoint directory and record its sha256 in ``SHA256SUMS``."""
+    sums = {}
+    for f in sorted(ckpt.iterdir()):
+        if f.is_file() and f.name != SUMS and not f.name.startswith("."):
+            fsync_file(f)
+            sums[f.name] = sha256_file(f)
+    missing = [name for name in REQUIRED if name not in sums]
+    assert not missing, f"{ckpt} lacks {missing}"  # the writers above always write them
+    write_sums(ckpt / SUMS, sums)
+    fsync_dir(ckpt)
+    return sums
+
+
+def checkpoint_dirs(run_dir: str | Path) -> list[Path]:
+    """The complete ``step-N`` directories of a run, newest first (temporary and quarantined ones excluded)."""
+    root = Path(run_dir) / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _STEP_DIR.match(p.name)) and p.is_dir()]
+    return [p for _, p in sorted(found, reverse=True)]
+
+
 def commit(run_dir: str | Path, step: int, keep: int = 2) -> Path:
-    """Rename the finished temporary directory, point ``latest`` at it, prune old checkpoints."""
+    """Seal the finished temporary directory, rename it, point ``latest`` at it, prune old checkpoints."""
     root = Path(run_dir) / CHECKPOINTS
     final = root / f"step-{step:08d}"
+    seal(tmp_dir(run_dir, step))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp_dir(run_dir, step), final)
+    fsync_dir(root)
     tmp = root / f".{LATEST}.tmp{os.getpid()}"
-    tmp.write_text(final.name)
+    with open(tmp, "w") as f:
+        f.write(final.name)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, root / LATEST)
-    done = sorted(p for p in root.glob("step-*") if not p.name.endswith(".tmp"))
-    for old in done[:-keep] if keep > 0 else []:
+    fsync_dir(root)
+    done = checkpoint_dirs(run_dir)
+    for old in done[keep:] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+_WARNED_UNSEALED: set[str] = set()
+
+
+def verify(ckpt: str | Path) -> None:
+    """Check every file of a checkpoint directory against its ``SHA256SUMS``.
+
+    A directory without ``SHA256SUMS`` (written before checksums) passes with a warning, once per path.
+
+    Raises:
+        CorruptCheckpointError: a listed file is missing or differs, a required file is unlisted, or
+            ``SHA256SUMS`` is unreadable; the message names the directory and each bad file.
+    """
+    ckpt = Path(ckpt)
+    sums_path = ckpt / SUMS
+    if not sums_path.exists():
+        missing = [name for name in REQUIRED if not (ckpt / name).is_file()]
+        if missing:
+            raise CorruptCheckpointError(f"checkpoint {ckpt} is incomplete: no {', '.join(missing)}")
+        if str(ckpt) not in _WARNED_UNSEALED:
+            _WARNED_UNSEALED.add(str(ckpt))
+            print(f"warning: checkpoint {ckpt} has no {SUMS} (written before checkpoints were checksummed); "
+                  "loading it unverified", file=sys.stderr)
+        return
+    try:
+        sums = read_sums(sums_path)
+    except (ManifestError, OSError) as e:
+        raise CorruptCheckpointError(f"checkpoint {ckpt}: its {SUMS} is unreadable ({e})") from e
+    problems = [f"{name}: not listed in {SUMS}" for name in REQUIRED if name not in sums]
+    for name, digest in sorted(sums.items()):
+        if "/" in name or name.startswith("."):
+            problems.append(f"{name}: not a file name of a checkpoint")
+        elif (why := check_file(ckpt / name, digest)) is not None:
+            problems.append(f"{name}: {why}")
+    if problems:
+        raise CorruptCheckpointError(f"checkpoint {ckpt} is corrupt: " + "; ".join(problems))
+
+
+def resume_point(run_dir: str | Path, quarantine: bool = False) -> Path | None:
+    """The newest checkpoint of a run that verifies, or None if the run has no checkpoint.
+
+    ``latest`` is tried first, then every ``step-N`` directory from the newest. Each one refused is
+    reported on stderr with its path and why, and the one resumed from is named. With
+    ``quarantine`` (process 0 of a resuming trainer), a refused directory newer than the resume
+    point is renamed ``step-N.corrupt``: the resumed run writes those steps again.
+
+    Raises:
+        CorruptCheckpointError: checkpoints exist but none verifies.
+    """
+    root = Path(run_dir) / CHECKPOINTS
+    candidates = checkpoint_dirs(run_dir)
+    refused = []
+    pointer = root / LATEST
+    if pointer.exists():
+        try:
+            named = root / pointer.read_bytes().decode("utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            refused.append(f"{pointer}: unreadable ({e})")
+        else:
+            if named in candidates:
+                candidates.remove(named)
+                candidates.insert(0, named)
+            else:
+                refused.append(f"{pointer} names {named.name!r}, which is not a complete checkpoint")
+    if not candidates:
+        if refused:
+            raise CorruptCheckpointError(f"no checkpoint in {root} to resume from: {'; '.join(refused)}. Delete "
+                                         f"{root} to start the run over")
+        return None
+    bad = []
+    for ckpt in candidates:
+        try:
+            verify(ckpt)
+        except CorruptCheckpointError as e:
+            refused.append(str(e))
+            bad.append(ckpt)
+            continue
+        for line in refused:
+            print(f"warning: {line}", file=sys.stderr)
+        if refused:
+            print(f"resuming from {ckpt}, the newest checkpoint that verifies", file=sys.stderr)
+        if quarantine:
+            step = int(_STEP_DIR.match(ckpt.name).group(1))
+            for b in bad:
+                if int(_STEP_DIR.match(b.name).group(1)) > step:
+                    os.replace(b, b.with_name(b.name + ".corrupt"))
+                    print(f"moved the corrupt {b.name} to {b.name}.corrupt (delete it once inspected)", file=sys.stderr)
+        return ckpt
+    raise CorruptCheckpointError(f"no checkpoint of {run_dir} verifies: " + " | ".join(refused)
+                                 + f". Delete or move {root} to start the run over")
 
 
 def save(run_dir: str | Path, model: GatoModel, config: GatoConfig, *, step: int,
@@ -122,15 +268,63 @@ def check_config(saved: GatoConfig, expected: GatoConfig, where: str | Path) -> 
                          + " (use a new --out directory, or the checkpoint's --config)")
 
 
+def read_json(ckpt: Path, name: str) -> Any:
+    """A JSON file of a checkpoint; an unparsable one raises `CorruptCheckpointError` naming it."""
+    try:
+        with open(ckpt / name, "rb") as f:
+            return json.loads(f.read().decode("utf-8"))
+    except FileNotFoundError as e:
+        raise CorruptCheckpointError(f"checkpoint {ckpt} has no {name}") from e
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise CorruptCheckpointError(f"{ckpt / name} is not valid JSON ({type(e).__name__}: {e})") from e
+
+
 def read_config(ckpt: Path) -> GatoConfig:
-    with open(ckpt / "config.json") as f:
-        return GatoConfig.from_dict(json.load(f))
+    raw = read_json(ckpt, "config.json")
+    try:
+        return GatoConfig.from_dict(raw)
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
+        raise CorruptCheckpointError(f"{ckpt / 'config.json'} is not a GatoConfig ({type(e).__name__}: {e})") from e
+
+
+def read_state(ckpt: Path) -> dict[str, Any]:
+    """``state.json`` of a checkpoint (a dict with an integer ``step``)."""
+    state = read_json(ckpt, "state.json")
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int):
+        raise CorruptCheckpointError(f"{ckpt / 'state.json'} holds no integer 'step': {str(state)[:80]}")
+    return state
+
+
+def check_fingerprints(ckpt: Path, state: dict[str, Any], now: list[float]) -> None:
+    """Compare the replica fingerprints recorded in ``state.json`` with those of the loaded weights.
+
+    ``now`` comes from `gato.train.replica_fingerprints` right after loading: every process
+    must hold the weights that were saved. The tolerance allows another device's summation order.
+
+    Raises:
+        CorruptCheckpointError: the recorded ones disagree among themselves or with ``now``.
+    """
+    saved = state.get("replica_fingerprints")
+    if saved is None:  # a bare `save`, or a checkpoint older than fingerprints
+        return
+    if not isinstance(saved, list) or not saved or not all(isinstance(x, (int, float)) for x in saved):
+        raise CorruptCheckpointError(f"{ckpt / 'state.json'}: replica_fingerprints is not a list of numbers: {saved!r}")
+    if len(set(saved)) != 1:
+        raise CorruptCheckpointError(f"{ckpt / 'state.json'}: the processes that wrote it held different "
+                                     f"parameters {saved}")
+    off = [x for x in now if not math.isclose(x, saved[0], rel_tol=1e-9, abs_tol=1e-6)]
+    if off:
+        raise CorruptCheckpointError(f"{ckpt}: the loaded weights have fingerprints {now}, not the {saved[0]} "
+                                     "recorded when they were saved")
 
 
 def load_weights(ckpt: Path, model: GatoModel) -> None:
     """Load ``model.safetensors`` into ``model``, refusing another config or vocabulary."""
     check_config(read_config(ckpt), model.config, ckpt)
-    weights = load_file(str(ckpt / "model.safetensors"))
+    try:
+        weights = load_file(str(ckpt / "model.safetensors"))
+    except Exception as e:  # SafetensorError, OSError, ...: any unreadable file
+        raise CorruptCheckpointError(f"{ckpt / 'model.safetensors'} is unreadable ({type(e).__name__}: {e})") from e
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     bad = [f"{k}: {tuple(v.shape)} vs {shapes.get(k)}" for k, v in weights.items() if shapes.get(k) != tuple(v.shape)]
     if bad or set(weights) != set(shapes):
@@ -140,6 +334,17 @@ def load_weights(ckpt: Path, model: GatoModel) -> None:
     model.load_state_dict(weights)
 
 
+def load_optimizer(ckpt: Path, optimizer: torch.optim.Optimizer, device: torch.device | str = "cpu") -> None:
+    """Load ``optimizer.pt`` into ``optimizer`` with ``weights_only=True`` (tensors and containers only, no code)."""
+    try:
+        state = torch.load(ckpt / "optimizer.pt", map_location=device, weights_only=True)
+        optimizer.load_state_dict(state)
+    except FileNotFoundError as e:
+        raise CorruptCheckpointError(f"checkpoint {ckpt} has no optimizer.pt to resume from") from e
+    except Exception as e:  # UnpicklingError, RuntimeError, EOFError, KeyError, ValueError: an unreadable file
+        raise CorruptCheckpointError(f"{ckpt / 'optimizer.pt'} is unreadable ({type(e).__name__}: {str(e)[:200]})") from e
+
+
 def load(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[GatoModel, GatoConfig, dict[str, Any]]:
     """The newest checkpoint of a run as ``(model in eval mode, its GatoConfig, extra)``.
 
@@ -147,18 +352,31 @@ def load(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[GatoM
 
     Raises:
         FileNotFoundError: the run has no checkpoint.
+        CorruptCheckpointError: the checkpoint does not verify or cannot be parsed (names the path, and
+            the newest checkpoint of the run that verifies, if any).
     """
     ckpt = latest(run_dir)
     if ckpt is None:
         raise FileNotFoundError(f"no checkpoint in {run_dir} (expected {Path(run_dir) / CHECKPOINTS / LATEST})")
+    try:
+        verify(ckpt)
+    except CorruptCheckpointError as e:
+        older = next((c for c in checkpoint_dirs(ckpt.parent) if c != ckpt and _verifies(c)), None)
+        hint = (f"; the newest checkpoint that verifies is {older}: pass it instead, or rerun the training "
+                "command to resume from it" if older else "; no other checkpoint of this run verifies")
+        raise CorruptCheckpointError(f"{e}{hint}") from None
     config = read_config(ckpt)
     model = GatoModel(config)
     load_weights(ckpt, model)
     model.to(device).eval()
-    with open(ckpt / "state.json") as f:
-        state = json.load(f)
-    train_config = None
-    if (ckpt / "train_config.json").exists():
-        with open(ckpt / "train_config.json") as f:
-            train_config = json.load(f)
+    state = read_state(ckpt)
+    train_config = read_json(ckpt, "train_config.json") if (ckpt / "train_config.json").exists() else None
     return model, config, {"step": state["step"], "train_config": train_config, "path": str(ckpt), **state}
+
+
+def _verifies(ckpt: Path) -> bool:
+    try:
+        verify(ckpt)
+    except CorruptCheckpointError:
+        return False
+    return True

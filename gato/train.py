@@ -289,16 +289,19 @@ def train(cfg: Config) -> dict[str, float]:
     optimizer = make_optimizer(model, cfg, peak_lr)
 
     start_step = 0
-    resume = checkpoint.latest(cfg.out)
+    # the newest checkpoint whose files match its SHA256SUMS (a corrupt `latest` is named and skipped)
+    resume = checkpoint.resume_point(cfg.out, quarantine=d.main)
     if resume is not None:
         checkpoint.load_weights(resume, model)
-        optimizer.load_state_dict(torch.load(resume / "optimizer.pt", map_location=d.device))
+        resume_state = checkpoint.read_state(resume)
+        checkpoint.check_fingerprints(resume, resume_state, replica_fingerprints(model, d))
+        checkpoint.load_optimizer(resume, optimizer, d.device)
         rng_file = resume / f"rng-rank{d.rank}.json"
         if not rng_file.exists():
             raise ValueError(f"{resume} was written by fewer processes (no {rng_file.name}); resume "
                              "with the same number of processes")
-        set_rng_state(json.loads(rng_file.read_text()))
-        start_step = int(json.loads((resume / "state.json").read_text())["step"])
+        set_rng_state(checkpoint.read_json(resume, rng_file.name))
+        start_step = resume_state["step"]
         if d.main:
             before = json.loads((resume / "train_config.json").read_text())
             now = json.loads(json.dumps(dataclasses.asdict(cfg)))
