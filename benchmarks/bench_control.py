@@ -10,7 +10,7 @@ CPU (default; needs the envs):
 
 ``--gpu`` (needs only torch, numpy, safetensors: runs on a bare GPU machine): control-step latency
 of gato-79m and gato-1.18b at batch 1 and 32 in bf16, a step being 40 observation tokens then 4
-action tokens decoded one at a time (as `shared/anchors/decode_anchor.py`), through
+action tokens decoded one at a time (as the closed-loop policy decodes them), through
 
 - ``eager``: `GatoModel.decode` itself (the policy's path), and
 - ``graphs``: the same blocks (`Block.decode`) over a static full-capacity mask, captured as two

@@ -1,6 +1,6 @@
 """Tokenizer throughput: timesteps and slots tokenized per second, one task per domain.
 
-Synthetic episodes with the real observation shapes (envs/convention.py, TEAM.md):
+Synthetic episodes with the real observation shapes (envs/convention.py, docs/envs.md):
 
 | domain    | task                 | observation                          | action      |
 | --------- | -------------------- | ------------------------------------ | ----------- |

@@ -11,8 +11,8 @@ interleaved so that machine load hits them alike:
   computes the 34,050-way output only at target slots: the speed-up over the line above.
 
 GPU (``--gpu``): tokens/s and MFU of gato-79m / gato-364m / gato-1.18b at L=1024, bf16 autocast,
-fused AdamW, eager and ``torch.compile`` (blocks), batch 32 / 16 / 8 as in the anchor
-(/work/shared/anchors/train_anchor.py). MFU counts the FLOPs the step needs: 6 x non-embedding
+fused AdamW, eager and ``torch.compile`` (blocks), batch 32 / 16 / 8 (what fits one GPU
+for each size). MFU counts the FLOPs the step needs: 6 x non-embedding
 parameters + 6 x vocab x width x target fraction (the logits) + 12 x layers x L x heads x
 head_dim (attention) per token, against ``--peak-tflops`` (H200 bf16 dense: 989). Only torch and
 numpy are imported (no gymnasium): it runs on a bare GPU machine with the repo's ``gato/``.

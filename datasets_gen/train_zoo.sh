@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Trains the committed DMC SAC zoo, one task at a time, niced, one torch thread (shared 2-core machine).
+# Trains the committed DMC SAC zoo, one task at a time, niced, one torch thread (a loaded 2-core machine).
 # Rerunning resumes every unfinished run from its checkpoint (a finished run is only re-evaluated).
 # The first two ran with one gradient step per env step (rl-zoo default); the machine was then
 # loaded ~6x over, so the other five use one gradient step every 2 env steps (train_freq=2) to
-# fit the session. Budgets and measured returns: README "Expert data".
+# fit the CPU budget. Budgets and measured returns: docs/results.md "DMC SAC zoo".
 set -u
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1

@@ -13,8 +13,8 @@ Episodes: 1000 steps (20 s of simulated time), ended by the time limit, i.e. **t
 terminated; a step with ``discount == 0`` (none in the suite's benchmarking tasks) terminates.
 
 Seeding: ``reset(seed=s)`` reseeds the task's ``RandomState`` (initial state and targets) with ``s``.
-Rendering uses MuJoCo's EGL backend (``MUJOCO_GL=egl``, set unless you set it yourself; on this
-machine EGL runs in software, measured in README).
+Rendering uses MuJoCo's EGL backend (``MUJOCO_GL=egl``, set unless you set it yourself; without a
+GPU, EGL runs in software: see docs/results.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Model configurations: the three published Gato sizes and small CPU sizes.
 
-The paper's table (GATO_SPEC "Model") gives blocks, heads, width, a feed-forward size of 4x width
+The paper's table (docs/spec.md "Model sizes") gives blocks, heads, width, a feed-forward size of 4x width
 and the key/value size. Counting parameters of that table literally does not reproduce the
 paper's totals; the totals (79M / 364M / 1.18B) are reproduced, for all three sizes at once, by
 ``vocab * width`` (one shared embedding) plus about ``11 * width**2`` per block: attention is
@@ -20,7 +20,7 @@ import json
 import sys
 from dataclasses import dataclass
 
-VOCAB_SIZE = 34_050  # GATO_SPEC "Token ids"; gato.tokenizer.PAD + 1
+VOCAB_SIZE = 34_050  # docs/spec.md "Token ids"; gato.tokenizer.PAD + 1
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def _paper(name: str, layers: int, heads: int, width: int, head_dim: int, params
 
 
 CONFIGS: dict[str, GatoConfig] = {
-    # published sizes (GATO_SPEC "Model")
+    # published sizes (docs/spec.md "Model sizes")
     "gato-79m": _paper("gato-79m", 8, 24, 768, 32, 79_000_000),
     "gato-364m": _paper("gato-364m", 12, 12, 1536, 128, 364_000_000),
     "gato-1.18b": _paper("gato-1.18b", 24, 16, 2048, 128, 1_180_000_000),

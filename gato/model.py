@@ -1,6 +1,6 @@
 """The Gato transformer: slot embedding, a pre-norm decoder trunk, shared-embedding logits.
 
-Layout of one forward pass (GATO_SPEC "Model", "Images", "A timestep..."):
+Layout of one forward pass (docs/spec.md "Model sizes", "Images", "Sequence layout"):
 
 - ``embed(slots)``: a token slot is a row of the shared embedding table (34,050 x D); a patch
   slot is one ResNet-v2 block over its 16x16x3 pixels projected to D, plus learned patch row and

@@ -1,8 +1,8 @@
 """Vision-language and text batch sources for the trainer's mixture.
 
 Gato trains captioning, visual question answering and text in the same model and the same batches
-as control (GATO_SPEC "Data": "Vision-language examples: up to 5 (image, caption) pairs per
-sequence; text-only: plain token sequences"). The sources below plug into `gato.data.Mixture`
+as control (docs/spec.md "Sequence layout": up to 5 (image, caption) pairs per captioning
+sequence; a text sequence is a plain run of text tokens). The sources below plug into `gato.data.Mixture`
 (the `gato.data.BatchSource` protocol: ``domain`` and ``sample(batch_size, rng) -> list[Slots]``)
 and build their slots with `gato.sequence`'s vision-language helpers.
 
@@ -62,7 +62,7 @@ from gato import sequence as seq
 from gato.batch import TokenBatch
 from gato.tokenizer import TEXT_EOS, encode_text
 
-MAX_PAIRS = 5  # GATO_SPEC: up to 5 (image, caption) pairs per sequence
+MAX_PAIRS = 5  # docs/spec.md "Sequence layout": up to 5 (image, caption) pairs per sequence
 
 
 # ----------------------------------------------------------------------------- sequences

@@ -1,6 +1,6 @@
 """Values to tokens: the Gato vocabulary, mu-law, binning, discrete ids, text and image patches.
 
-This module is the only place that knows how a value becomes a token id (GATO_SPEC.md, "Token ids",
+This module is the only place that knows how a value becomes a token id (docs/spec.md "Token ids",
 "Values to tokens", "Images"). Everything takes and returns numpy arrays.
 
 Vocabulary (34,050 ids):

@@ -10,7 +10,7 @@ Learning in Atari", `atariari/benchmark/ram_annotations.py`):
 
 The controllers only move the paddle towards the ball; the offsets and look-ahead were picked by a
 small sweep under our env settings (frame skip 4, sticky actions 0.25) and the resulting returns are
-measured, not claimed (README, "Expert data"). Actions are looked up by meaning
+measured, not claimed (docs/results.md "Atari RAM experts"). Actions are looked up by meaning
 (``get_action_meanings()``), so they stay right for the minimal action set.
 
 Example:

@@ -3,7 +3,7 @@
 Both are *privileged*: the BabyAI bot plans on the minigrid env's full grid (``env.unwrapped``),
 the Meta-World policies read the 39-dim state vector (our ``continuous`` observation). They are
 the expert references and data generators for those two domains (measured success rates in
-README, "Policies and scoring").
+docs/results.md "Scripted experts: BabyAI and Meta-World").
 """
 
 from __future__ import annotations

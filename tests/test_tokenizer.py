@@ -1,4 +1,4 @@
-"""gato.tokenizer: hand-computed token ids (GATO_SPEC.md "Values to tokens", "Images")."""
+"""gato.tokenizer: hand-computed token ids (docs/spec.md "Values to tokens", "Images")."""
 
 import math
 
