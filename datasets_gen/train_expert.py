@@ -350,7 +350,7 @@ def train(cfg: Config, command: str) -> dict[str, Any]:
         "task_id": cfg.task, "algo": algo, "obs_key": obs_key, "steps": int(model.num_timesteps),
         "return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
         "returns": returns, "episodes": len(returns), "seeds": seeds, "deterministic": True,
-        "command": command, "train_seconds_this_session": round(seconds, 1),
+        "command": command, "train_seconds_this_run": round(seconds, 1),
         "hyperparameters": {k: repr(v) for k, v in kwargs.items()}, "n_envs": n_envs,
         "versions": library_versions(), "date": time.strftime("%Y-%m-%d"),
     }

@@ -1,6 +1,6 @@
 """One task registry over five domains, on one observation convention (`envs.convention`).
 
-Public API: `make`, `task_ids`, `task_spec`, `TaskSpec`, `DOMAINS`. See README "Environments".
+Public API: `make`, `task_ids`, `task_spec`, `TaskSpec`, `DOMAINS`. See docs/envs.md.
 
 Example:
     >>> import envs

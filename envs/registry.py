@@ -137,7 +137,7 @@ def make(task_id: str, **options: Any) -> gym.Env:
 
     Args:
         task_id: a registered id, e.g. ``"babyai-goto-red-ball"``.
-        **options: per-domain options (``task_spec(task_id).options`` lists them; README too).
+        **options: per-domain options (``task_spec(task_id).options`` lists them; docs/envs.md too).
             Every task accepts ``max_episode_steps`` (int, overrides the time limit) and
             ``render_mode`` (None or ``"rgb_array"``).
 

@@ -36,8 +36,8 @@ from policies.rollout import RolloutResult, load_results, rollout, save_results
 # (symbolic grid + mission text, ~2.5-step expert episodes), two Meta-World tasks (39-d state,
 # scripted experts), DMC cartpole-balance from state (SB3 zoo expert) and Breakout (80x80 pixels,
 # RAM-scripted expert, ~1000-step episodes; scored against human; see ``domain_weights``). Pong's RAM
-# expert plays ~14k-step episodes, too long to evaluate in minutes. The README section "Closed-loop
-# Gato policy and evaluation" has the measurements behind these choices.
+# expert plays ~14k-step episodes, too long to evaluate in minutes. docs/design.md "The demo" gives
+# the reasons and docs/results.md "The demo" the measurements behind these choices.
 DEFAULT_SUITE: tuple[str, ...] = (
     "babyai-goto-obj-s4",
     "metaworld-reach",

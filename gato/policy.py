@@ -5,7 +5,7 @@ It lives in `gato` (above `policies` and `datasets_gen`) and registers itself wi
 `policies.make_policy("gato", ...)` works once this module is imported. The policy itself takes
 episodes (an opened dataset) for its prompt; `open_prompt_dataset` is where a path is opened.
 
-Deployment as in GATO_SPEC "Deployment": every env's context starts with a **prompt**, a
+Deployment as in docs/spec.md "Deployment": every env's context starts with a **prompt**, a
 successful expert demonstration of the same task from its dataset (the first whole timesteps
 that fit in ``prompt_slots``, 1024 by default, at most half of the model's context). Each
 control step then
@@ -55,7 +55,7 @@ from gato import sequence as sq
 from policies import register_policy
 from policies.base import Policy
 
-PROMPT_SLOTS = 1024  # GATO_SPEC "Deployment": the first 1024 tokens of a demonstration
+PROMPT_SLOTS = 1024  # docs/spec.md "Deployment": the first 1024 slots of a demonstration
 
 
 class UnsupportedTaskError(ValueError):

@@ -1,4 +1,4 @@
-"""Timesteps, episodes and training sequences as slots (GATO_SPEC.md, "A timestep, an episode, ...").
+"""Timesteps, episodes and training sequences as slots (docs/spec.md "Sequence layout").
 
 A *slot* is one position of the transformer's input: a token id or an image patch. One timestep
 is laid out as::
@@ -155,7 +155,7 @@ class Slots:
         return self.timesteps(*_fit_range(self.timestep_lengths, max_slots, from_end))
 
 
-TimestepTokens = Slots  # the name used in TEAM.md's planned API
+TimestepTokens = Slots  # an older name of the same container
 
 
 def _fit_range(lengths: np.ndarray, max_slots: int, from_end: bool) -> tuple[int, int]:

@@ -99,7 +99,7 @@ def task_domain(task_id: str) -> str:
 def _no_expert(task_id: str, why: str) -> NoExpertError:
     return NoExpertError(
         f"No expert exists for task {task_id!r}: {why}. Train one with "
-        f"`gato train-expert --task {task_id}` (stable-baselines3; see README 'Expert data'), then pass "
+        f"`gato train-expert --task {task_id}` (stable-baselines3; see docs/datasets.md), then pass "
         "its checkpoint as the policy (`--policy path/to/model.zip`) or install it where "
         "policies.sb3.zoo_expert finds it."
     )
