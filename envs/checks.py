@@ -28,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -367,20 +366,23 @@ class CheckEnvConfig:
 
 def main(argv: list[str] | None = None) -> int:
     """``gato check-env [--task T | --domain D] [--tag TAG]``; exit code 1 if any check fails."""
-    import tyro
+    from gato.cli import UsageError, check_task, parse
 
-    cfg = tyro.cli(CheckEnvConfig, args=sys.argv[1:] if argv is None else argv)
-    print(cfg, file=sys.stderr)
+    cfg = parse(CheckEnvConfig, argv, "gato check-env")
     if cfg.task is not None and (cfg.domain is not None or cfg.tag is not None):
-        print("gato check-env: give either --task or --domain/--tag, not both", file=sys.stderr)
-        return 2
-    try:
-        tasks = [cfg.task] if cfg.task is not None else envs.task_ids(cfg.domain, tag=cfg.tag)
-        if cfg.task is not None:
-            envs.task_spec(cfg.task)
-    except (KeyError, ValueError) as e:
-        print(f"gato check-env: {e}", file=sys.stderr)
-        return 2
+        raise UsageError("give either --task or --domain/--tag, not both")
+    unknown = sorted(set(cfg.checks) - set(CHECKS))
+    if unknown:
+        raise UsageError(f"--checks {' '.join(unknown)}: unknown check; the checks are {', '.join(CHECKS)}")
+    if cfg.task is not None:
+        tasks = [check_task(cfg.task)]
+    else:
+        try:
+            tasks = envs.task_ids(cfg.domain, tag=cfg.tag)
+        except ValueError as e:
+            raise UsageError(f"--domain {cfg.domain}: {e}") from None
+        if not tasks:
+            raise UsageError(f"no task has --tag {cfg.tag!r}")
     failed = 0
     for task_id in tasks:
         results = run_checks(task_id, tuple(cfg.checks), budget=cfg.budget)

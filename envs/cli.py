@@ -21,14 +21,16 @@ class TasksConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import tyro
+    from gato.cli import UsageError, parse
 
-    cfg = tyro.cli(TasksConfig, args=sys.argv[1:] if argv is None else argv)
+    cfg = parse(TasksConfig, argv, "gato tasks")
     try:
         ids = envs.task_ids(cfg.domain, tag=cfg.tag)
     except ValueError as e:
-        print(f"gato tasks: {e}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--domain {cfg.domain}: {e}") from None
+    if not ids:
+        raise UsageError(f"no task has --tag {cfg.tag!r}" + (f" in --domain {cfg.domain}" if cfg.domain else "")
+                         + "; tags are e.g. pixels, state, atari57, mt1")
     if cfg.counts:
         for domain in envs.DOMAINS:
             print(f"{domain}\t{sum(envs.task_spec(t).domain == domain for t in ids)}")
