@@ -28,6 +28,7 @@ from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
 
+from envs import domain_of
 from envs.convention import Episode
 from gato import sequence as seq
 from gato.batch import TokenBatch
@@ -42,11 +43,16 @@ class BatchSource(Protocol):
 
 
 class EpisodeDatasetSource:
-    """The episode datasets of one domain, cut into L-slot sequences with prompt conditioning."""
+    """The episode datasets of one domain, cut into L-slot sequences with prompt conditioning.
+
+    The targets are the action tokens; text inside observations (a BabyAI mission) is a target
+    too only with ``observation_text_targets``.
+    """
 
     def __init__(self, domain: str, datasets: Sequence[seq.EpisodeSource], sequence_length: int,
-                 prompt_prob: float = 0.25):
+                 prompt_prob: float = 0.25, observation_text_targets: bool = False):
         self.domain = domain
+        self.observation_text_targets = observation_text_targets
         self.sampler = seq.SequenceSampler(
             list(datasets), seq.SamplerConfig(sequence_length=sequence_length, prompt_prob=prompt_prob))
 
@@ -54,7 +60,11 @@ class EpisodeDatasetSource:
         # SequenceSampler draws from its public `rng`; point it at the step's generator so that
         # the batch depends on (seed, step) only.
         self.sampler.rng = rng
-        return [self.sampler.sample() for _ in range(batch_size)]
+        out = [self.sampler.sample() for _ in range(batch_size)]
+        if not self.observation_text_targets:  # only the actions are learned
+            for s in out:
+                s.is_target = s.is_target & s.is_action
+        return out
 
 
 class Mixture:
@@ -161,8 +171,9 @@ def open_datasets(paths: Sequence[str]) -> list[Any]:
     return out
 
 
-def build_sources(specs: Sequence[str], sequence_length: int, prompt_prob: float = 0.25) -> list[BatchSource]:
-    """Turn ``--data`` specs into batch sources.
+def build_sources(specs: Sequence[str], sequence_length: int, prompt_prob: float = 0.25,
+                  observation_text_targets: bool = False) -> list[BatchSource]:
+    """Turn ``--data`` specs into batch sources (``observation_text_targets``: see `EpisodeDatasetSource`).
 
     A spec is an episode dataset path, or ``module:function`` naming a source factory called
     as ``function(sequence_length=L)`` that returns a `BatchSource` or a list of them. Episode
@@ -183,8 +194,9 @@ def build_sources(specs: Sequence[str], sequence_length: int, prompt_prob: float
             paths.append(spec)
     by_domain: dict[str, list[Any]] = defaultdict(list)
     for ds in open_datasets(paths):
-        by_domain[seq.domain_of(ds.task_id)].append(ds)
-    sources += [EpisodeDatasetSource(d, dss, sequence_length, prompt_prob) for d, dss in sorted(by_domain.items())]
+        by_domain[domain_of(ds.task_id)].append(ds)
+    sources += [EpisodeDatasetSource(d, dss, sequence_length, prompt_prob, observation_text_targets)
+                for d, dss in sorted(by_domain.items())]
     return sources
 
 

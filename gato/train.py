@@ -13,6 +13,16 @@ weight decay 0.1 on the weight matrices of linear and convolution layers only; n
 norms, the shared token embedding or the position / action tables (embedding rows are updated
 only where used, so decay would shrink rare tokens' rows). Learning rate: linear warm-up to the
 peak, then cosine decay to peak / 10 at the last step. Gradient norm clipped to 1.0.
+
+**Time budget.** With ``--time-budget SECONDS`` the schedule follows the wall clock instead of the
+step count: warm-up and cosine run over the fraction of the budget spent (summed over resumes, saved
+in each checkpoint), and training stops when the budget is spent (``--steps`` is then only a cap). A
+busy machine trains fewer steps but still finishes its schedule; an idle one uses all of its budget.
+
+**Loss.** ``--loss-reduction sequence`` (default) averages each sequence's target losses, then the
+sequences, so a domain's ``--domain-weights`` share is its share of the gradient whatever the number
+of targets in its sequences; ``token`` averages over all targets of the batch. Text inside control
+observations (a BabyAI mission) is a target only with ``--observation-text-targets``.
 """
 
 from __future__ import annotations
@@ -71,6 +81,16 @@ class Config:
     """AdamW epsilon."""
     grad_clip: float = 1.0
     """Global gradient-norm clip."""
+    time_budget: float | None = None
+    """Seconds of training (wall clock, over all resumes); the schedule follows the share of it spent
+    and training ends when it is spent (``steps`` is then a cap). None: the schedule follows ``steps``."""
+    checkpoint_minutes: float | None = None
+    """Also write a checkpoint every this many minutes of training (None: by steps only)."""
+    loss_reduction: str = "sequence"
+    """sequence: mean over sequences of their mean target loss (a domain's weight is its gradient
+    share); token: mean over every target of the batch."""
+    observation_text_targets: bool = False
+    """Learn to predict the text inside control observations (a BabyAI mission), as well as actions."""
     domain_weights: dict[str, float] = field(default_factory=dict)
     """Relative sampling weight per domain, e.g. `--domain-weights atari 2 dmc 1`; unnamed domains get 1."""
     prompt_prob: float = 0.25
@@ -148,6 +168,15 @@ def learning_rate(step: int, peak: float, warmup: int, total: int, min_ratio: fl
     return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def learning_rate_at(spent: float, peak: float, warmup: float, min_ratio: float) -> float:
+    """LR when the fraction ``spent`` of a time budget is used: the same warm-up (over the
+    fraction ``warmup``) and cosine as `learning_rate`, on the clock instead of the step count."""
+    if spent < warmup:
+        return peak * max(spent, 0.01 * warmup) / warmup
+    progress = min(1.0, (spent - warmup) / max(1e-9, 1.0 - warmup))
+    return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
 def check_batch(batch: TokenBatch, vocab: int, max_len: int) -> None:
     """Validate model inputs at the edge; errors quote the bad value."""
     b, length = batch.tokens.shape
@@ -199,7 +228,8 @@ def replica_fingerprints(model: GatoModel, d: Dist) -> list[float]:
     return [x.item() for x in everyone]
 
 
-def save_checkpoint(cfg: Config, d: Dist, model: GatoModel, optimizer: torch.optim.Optimizer, step: int) -> None:
+def save_checkpoint(cfg: Config, d: Dist, model: GatoModel, optimizer: torch.optim.Optimizer, step: int,
+                    train_seconds: float = 0.0) -> None:
     """All processes write their RNG state; process 0 writes weights and optimizer, then commits."""
     fingerprints = replica_fingerprints(model, d)
     if len(set(fingerprints)) != 1:
@@ -216,7 +246,7 @@ def save_checkpoint(cfg: Config, d: Dist, model: GatoModel, optimizer: torch.opt
         checkpoint.write_model(ckpt, model, model.config)
         torch.save(optimizer.state_dict(), ckpt / "optimizer.pt")
         checkpoint.write_json(ckpt / "train_config.json", dataclasses.asdict(cfg))
-        checkpoint.write_json(ckpt / "state.json", {"step": step, "world_size": d.world,
+        checkpoint.write_json(ckpt / "state.json", {"step": step, "world_size": d.world, "train_seconds": train_seconds,
                                                      "replica_fingerprints": fingerprints})
         checkpoint.commit(cfg.out, step, cfg.keep_checkpoints)
     if d.world > 1:
@@ -272,6 +302,10 @@ def train(cfg: Config) -> dict[str, float]:
     length = cfg.sequence_length or model_config.max_len
     if length > model_config.max_len:
         raise ValueError(f"--sequence-length {length} exceeds {cfg.config}'s max_len {model_config.max_len}")
+    if cfg.loss_reduction not in ("sequence", "token"):
+        raise ValueError(f"--loss-reduction must be sequence or token, got {cfg.loss_reduction!r}")
+    if cfg.time_budget is not None and cfg.time_budget <= 0:
+        raise ValueError(f"--time-budget must be > 0 seconds, got {cfg.time_budget}")
     peak_lr = cfg.lr if cfg.lr is not None else model_config.suggested_lr
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else max(1, round(0.015 * cfg.steps))
     if d.main:
@@ -283,12 +317,12 @@ def train(cfg: Config) -> dict[str, float]:
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     random.seed(cfg.seed)
-    sources = data.build_sources(cfg.data, length, cfg.prompt_prob)
+    sources = data.build_sources(cfg.data, length, cfg.prompt_prob, cfg.observation_text_targets)
     mixture = data.Mixture(sources, length, cfg.domain_weights, seed=(cfg.seed, d.rank))
     model = GatoModel(model_config).to(d.device)
     optimizer = make_optimizer(model, cfg, peak_lr)
 
-    start_step = 0
+    start_step, seconds_before = 0, 0.0
     # the newest checkpoint whose files match its SHA256SUMS (a corrupt `latest` is named and skipped)
     resume = checkpoint.resume_point(cfg.out, quarantine=d.main)
     if resume is not None:
@@ -296,12 +330,9 @@ def train(cfg: Config) -> dict[str, float]:
         resume_state = checkpoint.read_state(resume)
         checkpoint.check_fingerprints(resume, resume_state, replica_fingerprints(model, d))
         checkpoint.load_optimizer(resume, optimizer, d.device)
-        rng_file = resume / f"rng-rank{d.rank}.json"
-        if not rng_file.exists():
-            raise ValueError(f"{resume} was written by fewer processes (no {rng_file.name}); resume "
-                             "with the same number of processes")
-        set_rng_state(checkpoint.read_json(resume, rng_file.name))
+        set_rng_state(checkpoint.read_rng(resume, d.rank))
         start_step = resume_state["step"]
+        seconds_before = float(resume_state.get("train_seconds", 0.0))
         if d.main:
             before = json.loads((resume / "train_config.json").read_text())
             now = json.loads(json.dumps(dataclasses.asdict(cfg)))
@@ -330,16 +361,28 @@ def train(cfg: Config) -> dict[str, float]:
     sums = torch.zeros(len(sum_keys), device=d.device)  # summed over the steps since the last row
     row: dict[str, float] = {}
     t_log, steps_since_log, slots_since_log, t_start = time.perf_counter(), 0, 0, time.perf_counter()
+    warmup_fraction = warmup / max(1, cfg.steps) if cfg.warmup_steps is not None else 0.015
+    next_timed_checkpoint = (seconds_before + 60 * cfg.checkpoint_minutes) if cfg.checkpoint_minutes else math.inf
+
+    def train_seconds() -> float:
+        return seconds_before + time.perf_counter() - t_start
+
     try:
         batches = data.step_batches(mixture, cfg.batch_size, start_step, cfg.steps, cfg.workers)
         for step, batch in zip(range(start_step, cfg.steps), batches):  # `step` updates done before this one
-            lr = learning_rate(step, peak_lr, warmup, cfg.steps, cfg.min_lr_ratio)
+            if cfg.time_budget is None:
+                lr = learning_rate(step, peak_lr, warmup, cfg.steps, cfg.min_lr_ratio)
+            else:
+                spent = train_seconds() / cfg.time_budget
+                if spent >= 1.0:
+                    break
+                lr = learning_rate_at(spent, peak_lr, warmup_fraction, cfg.min_lr_ratio)
             for group in optimizer.param_groups:
                 group["lr"] = lr
 
             check_batch(batch, model_config.vocab_size, model_config.max_len)
             with autocast:
-                loss, metrics = trainable(batch.to(d.device, non_blocking=True))
+                loss, metrics = trainable(batch.to(d.device, non_blocking=True), reduction=cfg.loss_reduction)
 
             bad = torch.tensor(float(not torch.isfinite(loss)), device=d.device)
             if d.world > 1:
@@ -384,8 +427,18 @@ def train(cfg: Config) -> dict[str, float]:
                 sums.zero_()
                 t_log, steps_since_log, slots_since_log = now, 0, 0
 
-            if done % cfg.ckpt_every == 0 or done == cfg.steps:
-                save_checkpoint(cfg, d, model, optimizer, done)
+            out_of_time = cfg.time_budget is not None and train_seconds() >= cfg.time_budget
+            timed = train_seconds() >= next_timed_checkpoint
+            if d.world > 1 and (cfg.time_budget is not None or cfg.checkpoint_minutes):
+                flags = torch.tensor([float(out_of_time), float(timed)], device=d.device)
+                dist.all_reduce(flags, op=dist.ReduceOp.MAX)  # every process acts at the same step
+                out_of_time, timed = bool(flags[0]), bool(flags[1])
+            if done % cfg.ckpt_every == 0 or done == cfg.steps or out_of_time or timed:
+                save_checkpoint(cfg, d, model, optimizer, done, train_seconds())
+                while next_timed_checkpoint <= train_seconds():
+                    next_timed_checkpoint += 60 * cfg.checkpoint_minutes
+            if out_of_time:
+                break
     finally:
         if bar is not None:
             bar.close()

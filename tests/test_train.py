@@ -14,7 +14,7 @@ import torch
 from gato import checkpoint, data
 from gato.configs import get_config
 from gato.model import GatoModel
-from gato.train import Config, NonFiniteLoss, learning_rate, make_optimizer, train
+from gato.train import Config, NonFiniteLoss, learning_rate, learning_rate_at, make_optimizer, train
 
 SYNTH = ("gato.data:synthetic_source",)
 
@@ -39,6 +39,47 @@ def test_learning_rate_warms_up_then_decays_cosine_to_a_tenth():
     assert lr[14] == pytest.approx(0.1)
 
 
+def test_time_budget_schedule_follows_the_clock():
+    assert learning_rate_at(0.05, 1.0, warmup=0.1, min_ratio=0.1) == pytest.approx(0.5)
+    assert learning_rate_at(0.1, 1.0, warmup=0.1, min_ratio=0.1) == pytest.approx(1.0)
+    assert learning_rate_at(0.55, 1.0, warmup=0.1, min_ratio=0.1) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert learning_rate_at(1.0, 1.0, warmup=0.1, min_ratio=0.1) == pytest.approx(0.1)
+
+
+def test_time_budget_stops_training_and_records_the_seconds(tmp_path, monkeypatch):
+    """A fake clock advancing 1 s per call: a 10 s budget ends long before the 1000-step cap,
+    writes a last checkpoint with the seconds spent, and its schedule reached the end."""
+    import gato.train as gt
+
+    clock = {"t": 0.0}
+
+    def fake_perf_counter():
+        clock["t"] += 1.0
+        return clock["t"]
+
+    monkeypatch.setattr(gt.time, "perf_counter", fake_perf_counter)
+    train(tiny_cfg(tmp_path / "timed", steps=1000, ckpt_every=1000, time_budget=10.0))
+    state = checkpoint.read_state(checkpoint.latest(tmp_path / "timed"))
+    assert 1 <= state["step"] < 10
+    assert state["train_seconds"] >= 10.0
+    with open(tmp_path / "timed" / "metrics.csv") as f:
+        lrs = [float(r["lr"]) for r in csv.DictReader(f)]
+    assert lrs[-1] < 0.5 * max(lrs)  # the cosine went most of the way down
+
+
+def test_observation_text_is_a_target_only_when_asked():
+    from gato.data import EpisodeDatasetSource
+    from envs.convention import Episode
+
+    ep = Episode("babyai-toy", {"discrete": np.zeros((3, 2), np.int64), "text": ["go to the ball"] * 3},
+                 np.zeros(3, np.int64), np.zeros(3), np.zeros(3, bool), np.zeros(3, bool))
+    rng = np.random.default_rng(0)
+    off = EpisodeDatasetSource("babyai", [[ep]], 64).sample(1, rng)[0]
+    on = EpisodeDatasetSource("babyai", [[ep]], 64, observation_text_targets=True).sample(1, rng)[0]
+    assert (off.is_target == off.is_action).all()
+    assert on.is_target.sum() > on.is_action.sum()
+
+
 def test_weight_decay_only_on_linear_and_conv_weights():
     model = GatoModel(get_config("gato-tiny"))
     opt = make_optimizer(model, tiny_cfg("unused"), lr=1e-3)
@@ -56,11 +97,11 @@ def test_killed_run_resumes_to_the_same_loss_curve(tmp_path, monkeypatch):
     calls = {"n": 0}
     forward = GatoModel.forward
 
-    def dies_at_step_5(self, batch):
+    def dies_at_step_5(self, batch, **kw):
         calls["n"] += 1
         if calls["n"] == 5:
             raise KeyboardInterrupt("killed")
-        return forward(self, batch)
+        return forward(self, batch, **kw)
 
     monkeypatch.setattr(GatoModel, "forward", dies_at_step_5)
     with pytest.raises(KeyboardInterrupt):
@@ -81,9 +122,9 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(tmp_path, 
     calls = {"n": 0}
     forward = GatoModel.forward
 
-    def nan_at_step_3(self, batch):
+    def nan_at_step_3(self, batch, **kw):
         calls["n"] += 1
-        loss, metrics = forward(self, batch)
+        loss, metrics = forward(self, batch, **kw)
         return (loss * float("nan") if calls["n"] == 3 else loss), metrics
 
     monkeypatch.setattr(GatoModel, "forward", nan_at_step_3)
