@@ -295,6 +295,18 @@ def read_state(ckpt: Path) -> dict[str, Any]:
     return state
 
 
+def read_rng(ckpt: Path, rank: int) -> dict[str, Any]:
+    """``rng-rank<rank>.json``: the torch / numpy / python RNG states of one process."""
+    name = f"rng-rank{rank}.json"
+    if not (ckpt / name).exists():
+        raise ValueError(f"{ckpt} was written by fewer processes (no {name}); resume with the same number of "
+                         "processes")
+    state = read_json(ckpt, name)
+    if not isinstance(state, dict) or not all(isinstance(state.get(k), list) for k in ("torch", "numpy", "python")):
+        raise CorruptCheckpointError(f"{ckpt / name} holds no torch / numpy / python RNG state")
+    return state
+
+
 def check_fingerprints(ckpt: Path, state: dict[str, Any], now: list[float]) -> None:
     """Compare the replica fingerprints recorded in ``state.json`` with those of the loaded weights.
 
@@ -361,7 +373,7 @@ def load(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[GatoM
     try:
         verify(ckpt)
     except CorruptCheckpointError as e:
-        older = next((c for c in checkpoint_dirs(ckpt.parent) if c != ckpt and _verifies(c)), None)
+        older = next((c for c in checkpoint_dirs(ckpt.parent.parent) if c != ckpt and _verifies(c)), None)
         hint = (f"; the newest checkpoint that verifies is {older}: pass it instead, or rerun the training "
                 "command to resume from it" if older else "; no other checkpoint of this run verifies")
         raise CorruptCheckpointError(f"{e}{hint}") from None

