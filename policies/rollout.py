@@ -17,7 +17,7 @@ import multiprocessing as mp
 import os
 import time
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -159,10 +159,12 @@ def rollout_episodes(
     max_steps: int | None = None,
     envs: Sequence[Any] | None = None,
     policy_modules: Sequence[str] = (),
+    on_episode: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """The rollout loop in one process: the given episodes on ``num_envs`` envs.
 
     ``policy_modules`` are imported first (a worker process refills the `policies` registry).
+    ``on_episode(row)`` is called as each episode ends (a progress bar's hook).
     Returns one dict per episode (index, seed, return, length, success, episode), in index order.
     """
     import_policy_modules(policy_modules)
@@ -233,6 +235,8 @@ def rollout_episodes(
                         episode = recorders[j].finish(task_id, {"seed": seed + i, "policy": policy_name, "episode": i})
                     out.append({"index": i, "seed": seed + i, "return": ep_return[j], "length": ep_len[j],
                                 "success": ep_success[j], "episode": episode})
+                    if on_episode is not None:
+                        on_episode(out[-1])
                     slot_episode[j] = None
                     active -= 1
                     if pending:
@@ -264,6 +268,7 @@ def rollout(
     make_env: EnvFactory | None = None,
     max_steps: int | None = None,
     envs: Sequence[Any] | None = None,
+    on_episode: Callable[[dict[str, Any]], None] | None = None,
 ) -> RolloutResult:
     """Roll out ``policy`` on ``task_id`` for ``episodes`` episodes; episode ``i`` resets with ``seed + i``.
 
@@ -282,6 +287,8 @@ def rollout(
         make_env: env factory (default ``envs.make``); a module-level function when ``workers > 1``.
         max_steps: optional cap on episode length (counted as truncation).
         envs: already-built envs to use (one process only; they are not closed).
+        on_episode: called with each finished episode's row (index, seed, return, length, ...) in
+            the calling process, e.g. to advance a progress bar (with workers: as chunks finish).
 
     Returns:
         A `RolloutResult` in episode order.
@@ -296,7 +303,7 @@ def rollout(
                   env_options=env_options, make_env=make_env, max_steps=max_steps)
     workers = min(workers, episodes)
     if workers == 1:
-        rows = rollout_episodes(policy, episode_indices=indices, envs=envs, **common)
+        rows = rollout_episodes(policy, episode_indices=indices, envs=envs, on_episode=on_episode, **common)
     else:
         if envs is not None:
             raise ValueError("envs= cannot be shared with worker processes; use workers=1 or pass no envs.")
@@ -305,7 +312,13 @@ def rollout(
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
             futures = [pool.submit(rollout_episodes, policy, episode_indices=c,
                                    policy_modules=registered_policy_modules(), **common) for c in chunks]
-            rows = sorted((r for f in futures for r in f.result()), key=lambda d: d["index"])
+            rows = []
+            for f in as_completed(futures):
+                for r in f.result():
+                    rows.append(r)
+                    if on_episode is not None:
+                        on_episode(r)
+            rows.sort(key=lambda d: d["index"])
     wall = time.perf_counter() - t0
     successes = [r["success"] for r in rows]
     steps = int(sum(r["length"] for r in rows))
