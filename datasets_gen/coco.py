@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from envs.atomic import atomic_write_json
 from envs.convention import PATCH_SIZE
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
@@ -289,11 +290,4 @@ def write_vqa(examples: list[VQAExample], questions_path: str | Path,
 
 
 def _write_json(obj: dict, path: str | Path) -> None:
-    import os
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f)
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, indent=None)

@@ -27,8 +27,6 @@ Step t holds the observation the action was taken on, that action, and the rewar
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 import gymnasium as gym
@@ -125,9 +123,3 @@ def describe_space(space: gym.Space) -> dict[str, Any]:
     return {"type": type(space).__name__, "repr": repr(space)}
 
 
-def write_json_atomic(path: str, obj: Any) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)

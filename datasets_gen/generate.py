@@ -39,7 +39,8 @@ import numpy as np
 
 from datasets_gen import filtering
 from datasets_gen.format import (CONFIG, FORMAT, METADATA, describe_space, episode_name, shard_name,
-                                 write_episode, write_json_atomic)
+                                 write_episode)
+from envs.atomic import atomic_write_json
 from policies import registered_policy_modules
 
 KILL_HOOK_ENV = "GATO_GENERATE_KILL_AT"
@@ -327,7 +328,7 @@ def finalize(cfg: Config, out: str, command: str, run_results: list[dict[str, An
                    "threshold": filtering.threshold(expert_return, cfg.fraction) if enabled else None, "kept": kept},
         "episodes": rows,
     }
-    write_json_atomic(os.path.join(out, METADATA), meta)
+    atomic_write_json(os.path.join(out, METADATA), meta)
     return meta
 
 
@@ -340,7 +341,7 @@ def generate(cfg: Config, command: str = "") -> dict[str, Any]:
     out = default_out(cfg)
     os.makedirs(out, exist_ok=True)
     _check_identity(out, cfg)
-    write_json_atomic(os.path.join(out, CONFIG), {**asdict(cfg), "out": out, "command": command})
+    atomic_write_json(os.path.join(out, CONFIG), {**asdict(cfg), "out": out, "command": command})
     for stale in glob.glob(os.path.join(out, "shard-*.h5.tmp*")):  # left by a killed run
         if not _pid_alive(stale.rsplit(".tmp", 1)[1]):
             os.remove(stale)

@@ -41,7 +41,8 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
-from datasets_gen.format import write_json_atomic
+from envs import domain_of
+from envs.atomic import atomic_write_json
 from datasets_gen.generate import library_versions
 from policies.sb3 import ZOO_DIR, FlatObservation
 
@@ -83,13 +84,6 @@ class Config:
 # ----------------------------------------------------------------------------- envs
 
 
-def task_domain(task_id: str) -> str:
-    """Domain of a task id, from the registry."""
-    import envs
-
-    return envs.task_spec(task_id).domain
-
-
 def atari_game(task_id: str) -> str:
     """``atari-space-invaders`` -> ``SpaceInvaders`` (the ALE v5 game name)."""
     return "".join(p.capitalize() for p in task_id.split("-", 1)[1].split("-"))
@@ -118,7 +112,7 @@ def make_vec_env(task_id: str, n_envs: int, seed: int, train: bool = True):
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
-    domain = task_domain(task_id)
+    domain = domain_of(task_id)
     if domain == "atari":
         venv = DummyVecEnv([lambda: _atari_env(task_id, train)] * n_envs)
         venv = VecFrameStack(venv, n_stack=4)
@@ -238,7 +232,7 @@ def save_checkpoint(model, ckpt: Path) -> None:
 
 def evaluate(model, task_id: str, episodes: int, seed: int, max_steps: int | None = None) -> tuple[list[float], list[int]]:
     """Deterministic returns of ``episodes`` episodes with seeds ``seed + i`` (true game score on Atari)."""
-    domain = task_domain(task_id)
+    domain = domain_of(task_id)
     returns, seeds = [], []
     for i in range(episodes):
         venv = make_vec_env(task_id, 1, seed + i, train=False)
@@ -310,12 +304,12 @@ def train(cfg: Config, command: str) -> dict[str, Any]:
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out or f"runs/experts/{cfg.task}")
     out.mkdir(parents=True, exist_ok=True)
-    domain = task_domain(cfg.task)
+    domain = domain_of(cfg.task)
     algo = cfg.algo if cfg.algo != "auto" else ("sac" if domain == "dmc" else "ppo")
     kwargs, n_envs = hyperparameters(domain, algo, cfg.steps)
     kwargs.update(json.loads(cfg.hp))
     cls = {"sac": sb3.SAC, "ppo": sb3.PPO, "dqn": sb3.DQN}[algo]
-    write_json_atomic(str(out / "config.json"), {**asdict(cfg), "algo": algo, "n_envs": n_envs,
+    atomic_write_json(str(out / "config.json"), {**asdict(cfg), "algo": algo, "n_envs": n_envs,
                                                  "hyperparameters": {k: repr(v) for k, v in kwargs.items()},
                                                  "command": command})
     done_path = out / "expert.json"
@@ -354,7 +348,7 @@ def train(cfg: Config, command: str) -> dict[str, Any]:
         "hyperparameters": {k: repr(v) for k, v in kwargs.items()}, "n_envs": n_envs,
         "versions": library_versions(), "date": time.strftime("%Y-%m-%d"),
     }
-    write_json_atomic(str(out / "expert.json"), expert)
+    atomic_write_json(str(out / "expert.json"), expert)
     print(json.dumps({k: expert[k] for k in ("task_id", "algo", "steps", "return_mean", "return_std")}))
     _publish(cfg, out)
     if cfg.update_references:

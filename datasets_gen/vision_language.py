@@ -26,14 +26,13 @@ the fly and evaluation uses a held-out split that shares no seed with training.
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from datasets_gen.coco import CaptionExample, VQAExample, check_image_size, write_coco_captions, write_vqa
+from envs.atomic import atomic_path, atomic_write_json
 
 SHAPES = ("circle", "square", "triangle")
 COLORS: dict[str, tuple[int, int, int]] = {
@@ -350,15 +349,12 @@ def write_dataset(cfg: WriteConfig) -> Path:
     file_names = {}
     for i, s in enumerate(scenes):
         name = f"synthetic_{cfg.split}_{i:012d}.png"
-        tmp = out / "images" / (name + ".tmp")
-        Image.fromarray(s.image).save(tmp, format="PNG")
-        os.replace(tmp, out / "images" / name)
+        with atomic_path(out / "images" / name) as tmp:
+            Image.fromarray(s.image).save(tmp, format="PNG")
         file_names[i] = name
     write_coco_captions(caption_examples(scenes), out / "captions.json", file_names)
     write_vqa(vqa_examples(scenes), out / "vqa_questions.json", out / "vqa_annotations.json")
-    tmp = out / "config.json.tmp"
-    tmp.write_text(json.dumps(asdict(cfg), default=str, indent=2))
-    os.replace(tmp, out / "config.json")
+    atomic_write_json(out / "config.json", asdict(cfg), indent=2, default=str)
     return out
 
 

@@ -1,6 +1,6 @@
 """One task registry over five domains, on one observation convention (`envs.convention`).
 
-Public API: `make`, `task_ids`, `task_spec`, `TaskSpec`, `DOMAINS`. See docs/envs.md.
+Public API: `make`, `task_ids`, `task_spec`, `domain_of`, `TaskSpec`, `DOMAINS`. See docs/envs.md.
 
 Example:
     >>> import envs
@@ -15,9 +15,11 @@ from envs.registry import (
     MissingDependencyError,
     TaskSpec,
     UnknownTaskError,
+    domain_of,
     make,
     task_ids,
     task_spec,
 )
 
-__all__ = ["DOMAINS", "MissingDependencyError", "TaskSpec", "UnknownTaskError", "make", "task_ids", "task_spec"]
+__all__ = ["DOMAINS", "MissingDependencyError", "TaskSpec", "UnknownTaskError", "domain_of", "make", "task_ids",
+           "task_spec"]

@@ -110,6 +110,20 @@ def task_ids(domain: str | None = None, tag: str | None = None) -> list[str]:
     ]
 
 
+def domain_of(task_id: str) -> str:
+    """The domain of a task id: the part before the first ``-``.
+
+    The one home of this rule: `register` requires every id to start with ``domain-``, so this
+    agrees with ``task_spec(task_id).domain`` for registered tasks without loading the registry,
+    and still answers for ids that are not registered (test fakes, dataset names).
+
+    Example:
+        >>> domain_of("dmc-pixels-cartpole-swingup"), domain_of("babyai-goto-red-ball")
+        ('dmc', 'babyai')
+    """
+    return str(task_id).split("-", 1)[0]
+
+
 def task_spec(task_id: str) -> TaskSpec:
     """The `TaskSpec` of ``task_id``.
 

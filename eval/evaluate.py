@@ -31,7 +31,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from policies.rollout import RolloutResult, rollout, save_results
-from policies import task_domain
+from envs import domain_of
+from envs.atomic import atomic_path
 from gato.policy import (MissingPromptError, PROMPT_SLOTS, generate_command, make_gato_policy,
                          open_prompt_dataset, trained_tasks)
 
@@ -87,7 +88,7 @@ def resolve_tasks(cfg: EvalConfig, trained: dict[str, str]) -> list[str]:
     if cfg.tasks:
         return list(cfg.tasks)
     if cfg.domain:
-        mine = [t for t in trained if task_domain(t) == cfg.domain]
+        mine = [t for t in trained if domain_of(t) == cfg.domain]
         if mine:
             return mine
         import envs
@@ -161,10 +162,8 @@ def record_video(policy, task_id: str, seed: int, path: str, max_steps: int | No
     if h > 256:
         k = int(np.ceil(h / 256))
         frames = [f[::k, ::k] for f in frames]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}.gif"
-    imageio.mimsave(tmp, frames, duration=1000 / fps, loop=0)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".gif") as tmp:
+        imageio.mimsave(tmp, frames, duration=1000 / fps, loop=0)
     return path
 
 
@@ -194,13 +193,13 @@ def evaluate(cfg: EvalConfig, model=None, train_config: dict[str, Any] | None = 
         model, _, extra = ckpt.load(cfg.checkpoint, device=cfg.device)
         train_config = extra.get("train_config")
     trained = trained_tasks(train_config)
-    domains = sorted({task_domain(t) for t in trained})
+    domains = sorted({domain_of(t) for t in trained})
     given = prompt_datasets(cfg.prompt_dataset)
     tasks = resolve_tasks(cfg, trained)
     name = f"gato:{Path(cfg.checkpoint).name}"
     results, unseen, seconds = [], [], {}
     for task_id in tasks:
-        domain = task_domain(task_id)
+        domain = domain_of(task_id)
         if domain not in domains:
             unseen.append(task_id)
             log(f"note: {task_id} is from domain {domain!r}, which checkpoint {cfg.checkpoint} never saw "

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = tyro.cli(MeasureConfig, args=argv)
     print(cfg)
     import envs
-    from policies import task_domain
+    from envs import domain_of
 
     tasks = list(cfg.tasks) or envs.task_ids(cfg.domain)
     if cfg.reverse:
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m eval.measure_references " + " ".join(shlex.quote(a) for a in argv)
     date = datetime.date.today().isoformat()
     for task_id in tasks:
-        domain = task_domain(task_id)
+        domain = domain_of(task_id)
         for policy in cfg.policies:
             if cfg.resume and _already(cfg, task_id, policy):
                 continue

@@ -24,6 +24,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from envs.atomic import atomic_write_json
+
 REFERENCES_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "references.json")
 
 
@@ -124,11 +126,7 @@ def update_references(entries: dict[str, dict[str, Any]], path: str | None = Non
         for task_id, e in entries.items():
             raw["tasks"].setdefault(task_id, {}).update(e)
         raw["tasks"] = dict(sorted(raw["tasks"].items()))
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(raw, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
+        atomic_write_json(path, raw)
 
 
 def measured_table(domain: str, path: str | None = None) -> str:

@@ -20,6 +20,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from envs import domain_of
+from envs.atomic import atomic_path, atomic_write_json, atomic_write_text
 from eval.references import reference
 from policies.rollout import RolloutResult, load_results
 from eval.scoring import HALF_EXPERT, Aggregate, aggregate, fraction_above, normalized_score
@@ -46,19 +48,17 @@ class TaskRow:
 
 
 @dataclass
-class DomainRow:
-    """One policy on one domain (or ``"all"`` tasks): rliable aggregates of normalized scores."""
+class DomainRow(Aggregate):
+    """One policy on one domain (or ``"all"`` tasks): the `Aggregate` of its normalized scores, labelled.
 
-    policy: str
-    domain: str
-    n_tasks: int
-    n_runs: int
-    mean: float
-    median: float
-    iqm: float
-    ci: dict[str, tuple[float, float]]
-    n_at_least_half: int
-    success_rate: float | None
+    Attributes:
+        policy, domain: the row's labels.
+        success_rate: mean success rate over the tasks that report success (None if none does).
+    """
+
+    policy: str = ""
+    domain: str = ""
+    success_rate: float | None = None
 
 
 @dataclass
@@ -83,11 +83,6 @@ class Report:
     extra: dict[str, Any] = field(default_factory=dict)
     unscored: list[tuple[str, str, str]] = field(default_factory=list)
 
-
-def _domain(task_id: str) -> str:
-    from policies import task_domain
-
-    return task_domain(task_id)
 
 
 def build_report(
@@ -123,7 +118,7 @@ def build_report(
             unscored.append((r.policy, r.task_id, str(e).split(". ")[0]))
             continue
         norm = np.atleast_1d(normalized_score(r.task_id, np.asarray(r.returns), ref))  # (E,)
-        domain = _domain(r.task_id)
+        domain = domain_of(r.task_id)
         task_rows.append(TaskRow(
             policy=r.policy, task_id=r.task_id, domain=domain, episodes=len(r.returns), mean_return=r.mean_return,
             std_return=float(np.std(r.returns)), normalized=float(norm.mean()), success_rate=r.success_rate,
@@ -138,11 +133,8 @@ def build_report(
     for (policy, domain), scores in per_episode.items():
         agg: Aggregate = aggregate(scores, reps=reps, seed=seed)
         sr = successes.get((policy, domain))
-        domain_rows.append(DomainRow(
-            policy=policy, domain=domain, n_tasks=agg.n_tasks, n_runs=agg.n_runs, mean=agg.mean,
-            median=agg.median, iqm=agg.iqm, ci=agg.ci, n_at_least_half=agg.n_at_least_half,
-            success_rate=None if not sr else float(np.mean(sr)),
-        ))
+        domain_rows.append(DomainRow(**vars(agg), policy=policy, domain=domain,
+                                     success_rate=None if not sr else float(np.mean(sr))))
         fractions.setdefault(policy, {})[domain] = fraction_above(list(agg.task_means.values()), THRESHOLDS).tolist()
     domain_rows.sort(key=lambda d: (d.policy, d.domain == ALL, d.domain))
     if not task_rows:
@@ -213,13 +205,6 @@ def plot_fraction_above(report: Report, path: str) -> None:
     plt.close(fig)
 
 
-def _atomic_write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_report(
     results: Sequence[RolloutResult] | Report,
     out_dir: str,
@@ -244,11 +229,10 @@ def write_report(
     report.extra.update(extra or {})
     os.makedirs(out_dir, exist_ok=True)
     paths = {k: os.path.join(out_dir, f"report.{ext}") for k, ext in (("json", "json"), ("markdown", "md"), ("png", "png"))}
-    _atomic_write(paths["json"], json.dumps(asdict(report), indent=1))
-    _atomic_write(paths["markdown"], to_markdown(report))
-    tmp_png = os.path.join(out_dir, f".report.tmp{os.getpid()}.png")
-    plot_fraction_above(report, tmp_png)
-    os.replace(tmp_png, paths["png"])
+    atomic_write_json(paths["json"], asdict(report))
+    atomic_write_text(paths["markdown"], to_markdown(report))
+    with atomic_path(paths["png"], suffix=".png") as tmp_png:
+        plot_fraction_above(report, str(tmp_png))
     return paths
 
 

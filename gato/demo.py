@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from envs import domain_of
+from envs.atomic import atomic_write_json
 from policies.rollout import RolloutResult, load_results, rollout, save_results
 
 # The default suite: one short task per control domain the demo can teach on 2 CPU cores, chosen so
@@ -147,11 +149,6 @@ def smoke_config(cfg: DemoConfig) -> DemoConfig:
         max_steps=cfg.max_steps or 40, threads=1, train_steps=cfg.train_steps or 8)
 
 
-def _domain(task_id: str) -> str:
-    from policies import task_domain
-
-    return task_domain(task_id)
-
 
 # ---------------------------------------------------------------------------------------------
 # Stages
@@ -162,7 +159,7 @@ def dataset_plan(cfg: DemoConfig) -> list[tuple[str, int, int]]:
     """(task, episodes, shard size) per task: ``data_episodes`` of its domain times ``data_scale``."""
     plan = []
     for task_id in cfg.tasks:
-        domain = _domain(task_id)
+        domain = domain_of(task_id)
         n = max(1, round(cfg.data_episodes.get(domain, 4) * cfg.data_scale))
         plan.append((task_id, n, min(n, SHARD_SIZE.get(domain, n))))
     return plan
@@ -231,7 +228,7 @@ def calibrate_steps_per_s(cfg: DemoConfig, data: list[str], weights: dict[str, f
 def train_weights(cfg: DemoConfig, datasets: dict[str, str]) -> dict[str, float]:
     """The trainer's ``--domain-weights``: language domains (if on) and ``domain_weights`` of trained domains."""
     weights = {d: cfg.language_weight for d in ("captioning", "vqa", "text")} if cfg.language else {}
-    trained = {_domain(t) for t in datasets}
+    trained = {domain_of(t) for t in datasets}
     weights.update({d: w for d, w in cfg.domain_weights.items() if d in trained})
     return weights
 
@@ -314,14 +311,14 @@ def evaluate_model(cfg: DemoConfig, run: Path, datasets: dict[str, str], log=pri
         results += rs
         infos.append(info)
     info = {"checkpoint": str(run), "checkpoint_step": extra["step"],
-            "trained_tasks": sorted(datasets), "trained_domains": sorted({_domain(t) for t in datasets}),
+            "trained_tasks": sorted(datasets), "trained_domains": sorted({domain_of(t) for t in datasets}),
             "unseen_domain_tasks": [], "seconds": {k: v for i in infos for k, v in i["seconds"].items()}}
     return results, info
 
 
 def eval_max_steps(cfg: DemoConfig, task_id: str) -> int | None:
     """The evaluation episode cap of a task (``max_steps``; Atari also ``atari_eval_steps``)."""
-    caps = [c for c in (cfg.max_steps, cfg.atari_eval_steps if _domain(task_id) == "atari" else None) if c]
+    caps = [c for c in (cfg.max_steps, cfg.atari_eval_steps if domain_of(task_id) == "atari" else None) if c]
     return min(caps) if caps else None
 
 
@@ -358,9 +355,7 @@ def _flat_numbers(metrics: dict) -> dict[str, str]:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, default=str)
 
 
 def summary_lines(report, policy: str) -> list[str]:

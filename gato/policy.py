@@ -12,7 +12,7 @@ control step then
 
 1. tokenizes the observation (`gato.sequence.encode_observation`: observation + separator),
 2. samples the action tokens one at a time, each restricted to the ids legal for its action
-   dimension (`gato.sequence.action_token_ranges`): greedy, or softmax with ``temperature``,
+   dimension (`gato.sequence.action_token_ranges`), decoded as ``decoding`` says (below),
 3. detokenizes them (`gato.sequence.decode_action`).
 
 Decoding is incremental through the model's KV cache (`GatoModel.decode`): the prompt is
@@ -20,6 +20,17 @@ encoded once per policy state and copied into each env's cache row when its epis
 step feeds only the new slots. The last action token of a step is fed together with the next
 observation (its hidden state predicts nothing the policy needs), so a one-token action costs
 one forward per step.
+
+**Decoding.** ``decoding`` names how a token is drawn from its legal ids, per action type:
+``{"discrete": ..., "continuous": ...}``, each one of
+
+- ``"sample"``: softmax at ``temperature`` (Gato samples its actions);
+- ``"argmax"``: the most likely id;
+- ``"mean"`` (continuous only): the bin nearest the distribution's expectation over the bins;
+- ``"median"`` (continuous only): the bin where the distribution's cumulative mass reaches 1/2.
+
+`DEFAULT_DECODING` is the measured choice (docs/results.md, "Decoding"). The policy decodes as its
+``decoding`` option says whatever ``act(deterministic=...)`` asks: the option is the decoding.
 
 **Sliding window.** When an env's row has no room for the next step, its context is rebuilt as
 prompt + the most recent whole timesteps that fill at most ``slide_keep`` of the room after the
@@ -55,6 +66,9 @@ from gato import sequence as sq
 from policies import register_policy
 from policies.base import Policy
 
+DECODING_MODES = ("sample", "argmax", "mean", "median")
+# Chosen on held-out seeds of the demo suite (docs/results.md, "Decoding").
+DEFAULT_DECODING = {"discrete": "sample", "continuous": "mean"}
 PROMPT_SLOTS = 1024  # docs/spec.md "Deployment": the first 1024 slots of a demonstration
 
 
@@ -98,9 +112,9 @@ def trained_tasks(train_config: dict[str, Any] | None) -> dict[str, str]:
 
 def trained_domains(train_config: dict[str, Any] | None) -> set[str]:
     """Domains of the checkpoint's episode datasets plus its ``module:function`` sources' names."""
-    from policies import task_domain
+    from envs import domain_of
 
-    domains = {task_domain(t) for t in trained_tasks(train_config)}
+    domains = {domain_of(t) for t in trained_tasks(train_config)}
     for spec in (train_config or {}).get("data", []) or []:
         if ":" in str(spec) and not os.path.exists(str(spec)):
             domains.add(str(spec))
@@ -209,7 +223,9 @@ class GatoPolicy(Policy):
         action_space: the env's ``Discrete(n)`` or ``Box(-1, 1, (n,))`` action space.
         prompt: the demonstration prompt slots (`load_prompt`), or None for no prompt.
         context: slots per env (the KV cache capacity); default the model's ``max_len``.
-        temperature: softmax temperature when ``act(..., deterministic=False)``.
+        temperature: softmax temperature of ``"sample"`` decoding.
+        decoding: ``{"discrete": mode, "continuous": mode}`` (module docstring); missing keys take
+            `DEFAULT_DECODING`'s.
         use_cache: incremental decoding through the KV cache (False recomputes everything).
         slide: ``"reprefill"`` (exact) or ``"drop"`` (cut the oldest timesteps from the cache).
         slide_keep: fraction of the room after the prompt that a slide keeps for recent timesteps.
@@ -223,12 +239,23 @@ class GatoPolicy(Policy):
 
     def __init__(self, model, task_id: str, observation_space: Any, action_space: Any,
                  prompt: sq.Slots | None = None, *, context: int | None = None, temperature: float = 1.0,
+                 decoding: dict[str, str] | None = None,
                  use_cache: bool = True, slide: str = "reprefill", slide_keep: float = 0.5,
                  name: str = "gato"):
         self.model = model.eval()
         self.task_id = task_id
         self.name = name
         self.temperature = float(temperature)
+        self.decoding = {**DEFAULT_DECODING, **(decoding or {})}
+        for kind, mode in self.decoding.items():
+            if kind not in DEFAULT_DECODING or mode not in DECODING_MODES:
+                raise ValueError(f"decoding {kind}={mode!r}: the kinds are {sorted(DEFAULT_DECODING)} and the "
+                                 f"modes {list(DECODING_MODES)}")
+        if self.decoding["discrete"] in ("mean", "median"):
+            raise ValueError(f"decoding discrete={self.decoding['discrete']!r}: mean and median need ordered "
+                             "bins; use sample or argmax for discrete actions")
+        if self.decoding.values() and "sample" in self.decoding.values() and self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0 for sample decoding, got {temperature}")
         self.use_cache = use_cache
         if slide not in ("reprefill", "drop"):
             raise ValueError(f"slide must be 'reprefill' or 'drop', got {slide!r}")

@@ -56,6 +56,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from envs import convention as conv
+from envs import domain_of
 from gato import tokenizer as tk
 
 LOCAL_POSITIONS = 512  # size of the learned local position table
@@ -165,11 +166,6 @@ def _fit_range(lengths: np.ndarray, max_slots: int, from_end: bool) -> tuple[int
         k = int(np.searchsorted(np.cumsum(lengths[::-1]), max_slots, side="right"))
         return t - k, t
     return 0, int(np.searchsorted(np.cumsum(lengths), max_slots, side="right"))
-
-
-def domain_of(task_id: str) -> str:
-    """The domain of a registry task id: the part before the first ``-`` (``dmc-pixels-x`` -> ``dmc``)."""
-    return task_id.split("-", 1)[0]
 
 
 # ---------------------------------------------------------------------------------------------

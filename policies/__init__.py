@@ -21,9 +21,10 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from envs.registry import domain_of
 from policies.base import Policy, PolicyState
 
-__all__ = ["Policy", "PolicyState", "NoExpertError", "make_policy", "task_domain", "POLICY_NAMES",
+__all__ = ["Policy", "PolicyState", "NoExpertError", "make_policy", "POLICY_NAMES",
            "register_policy", "registered_policy_modules", "import_policy_modules"]
 
 POLICY_NAMES = ("random", "expert")
@@ -81,19 +82,6 @@ def import_policy_modules(modules: Sequence[str]) -> None:
 
 class NoExpertError(LookupError):
     """No expert policy exists (yet) for a task."""
-
-
-def task_domain(task_id: str) -> str:
-    """The domain of a task id (``"dmc-pixels-cartpole-swingup"`` -> ``"dmc"``).
-
-    Uses `envs.task_spec` when the registry knows the task, else the id's prefix.
-    """
-    try:
-        import envs
-
-        return envs.task_spec(task_id).domain
-    except (ImportError, AttributeError, KeyError):  # registry not built yet, or a test-only task id
-        return task_id.split("-", 1)[0]
 
 
 def _no_expert(task_id: str, why: str) -> NoExpertError:
@@ -172,7 +160,7 @@ def make_policy(name: str, task_id: str, envs: Sequence[Any] | None = None, **kw
 
 
 def _make_expert(task_id: str, envs: Sequence[Any] | None) -> Policy:
-    domain = task_domain(task_id)
+    domain = domain_of(task_id)
     if domain == "babyai":
         from policies.scripted import BabyAIBotPolicy
 

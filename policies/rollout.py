@@ -23,8 +23,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from envs.atomic import atomic_write_json
 from envs.convention import TEXT, Episode
-from policies import Policy, import_policy_modules, make_policy, registered_policy_modules, task_domain
+from envs.registry import domain_of
+from policies import Policy, import_policy_modules, make_policy, registered_policy_modules
 
 EnvFactory = Callable[..., Any]  # (task_id, **options) -> gymnasium.Env; must be picklable for workers
 
@@ -81,12 +83,7 @@ class RolloutResult:
 
 def save_results(path: str, results: Sequence[RolloutResult], config: dict[str, Any] | None = None) -> None:
     """Write ``{"config": ..., "results": [...]}`` atomically."""
-    payload = {"config": config or {}, "results": [r.to_dict() for r in results]}
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=1)
-    os.replace(tmp, path)
+    atomic_write_json(path, {"config": config or {}, "results": [r.to_dict() for r in results]})
 
 
 def load_results(path: str) -> list[RolloutResult]:
@@ -175,7 +172,7 @@ def rollout_episodes(
     own_envs = envs is None
     env_list = list(envs) if envs is not None else [make_env(task_id, **(env_options or {})) for _ in range(n)]
     n = len(env_list)
-    is_babyai = task_domain(task_id) == "babyai"
+    is_babyai = domain_of(task_id) == "babyai"
     pi = make_policy(policy, task_id, envs=env_list) if isinstance(policy, str) else policy
     policy_name = policy if isinstance(policy, str) else getattr(pi, "name", type(pi).__name__)
 
