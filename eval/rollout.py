@@ -10,8 +10,12 @@ CLI::
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
 
+from gato.cli import at_least, changed_options, check_out_files, check_task, parse, progress
 from policies.rollout import rollout, save_results
 
 __all__ = ["RolloutConfig", "main"]
@@ -38,18 +42,37 @@ class RolloutConfig:
     max_steps: int | None = None
     """Optional cap on episode length (counted as truncation)."""
     out: str = "results.json"
-    """Output JSON (`gato score` reads it); the config is saved inside it."""
+    """Output JSON (`gato score` reads it); the config is saved inside it. An existing file from
+    another rollout is refused unless --force; an identical rerun replaces its own file."""
+    force: bool = False
+    """Replace an existing --out file written with other options."""
+    progress: bool = True
+    """Show a progress bar (episodes) on stderr."""
+
+
+def _same_run(cfg: RolloutConfig) -> Callable[[Path], bool]:
+    """Whether an existing results file was written by this very command (then rerunning may replace it)."""
+    def same(path: Path) -> bool:
+        try:
+            stored = json.loads(path.read_text()).get("config", {})
+        except (OSError, ValueError, AttributeError):
+            return False
+        return not changed_options(stored, asdict(cfg), ignore=("force", "progress", "workers", "num_envs"))
+    return same
 
 
 def main(argv: list[str] | None = None) -> int:
-    import tyro
-
     import gato.policy  # noqa: F401  (the top layer registers the "gato" policy by name)
 
-    cfg = tyro.cli(RolloutConfig, args=argv)
-    print(cfg)
-    result = rollout(cfg.policy, cfg.task, cfg.episodes, cfg.seed, num_envs=cfg.num_envs, workers=cfg.workers,
-                     deterministic=cfg.deterministic, max_steps=cfg.max_steps)
+    cfg = parse(RolloutConfig, argv, "gato rollout")
+    check_task(cfg.task)
+    for flag, value in (("--episodes", cfg.episodes), ("--num-envs", cfg.num_envs), ("--workers", cfg.workers),
+                        ("--max-steps", cfg.max_steps)):
+        at_least(value, 1, flag)
+    check_out_files([cfg.out], force=cfg.force, same=_same_run(cfg))
+    with progress(cfg.episodes, f"rollout {cfg.task}", cfg.progress, unit="episode") as bar:
+        result = rollout(cfg.policy, cfg.task, cfg.episodes, cfg.seed, num_envs=cfg.num_envs, workers=cfg.workers,
+                         deterministic=cfg.deterministic, max_steps=cfg.max_steps, on_episode=lambda _: bar.update())
     save_results(cfg.out, [result], config=asdict(cfg))
     sr = "" if result.success_rate is None else f", success {100 * result.success_rate:.0f}%"
     print(f"{cfg.task} {cfg.policy}: mean return {result.mean_return:.3f} over {cfg.episodes} episodes{sr} "
