@@ -8,7 +8,7 @@ rows, and ``extra_sections`` / ``Report.extra`` carry anything else (vision-lang
 
 CLI::
 
-    gato score results.json [more.json ...] [--out-dir reports/]
+    gato score results.json [more.json ...] [--out reports/]
 """
 
 from __future__ import annotations
@@ -242,27 +242,44 @@ class ScoreConfig:
 
     results: tuple[str, ...]
     """Result JSON files written by `gato rollout` (or `policies.rollout.save_results`)."""
-    out_dir: str | None = None
-    """If set, also write report.json, report.md and report.png there."""
+    out: str | None = None
+    """If set, also write report.json, report.md and report.png into this directory (existing report
+    files of other results are refused unless --force)."""
     per_task: bool = True
     """Also print the per-task table."""
     reps: int = 2000
     """Bootstrap replications for the 95% CIs."""
     skip_unscorable: bool = False
     """List tasks with a missing or inverted reference instead of failing."""
+    force: bool = False
+    """Replace report files in --out that were made from other results."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    import tyro
+    from gato.cli import CommandError, at_least, changed_options, check_file, check_out_files, parse
 
-    argv = list(argv or [])
-    if argv and not argv[0].startswith("-"):  # `gato score a.json b.json` -> positional files
-        files = []
-        while argv and not argv[0].startswith("-"):
-            files.append(argv.pop(0))
-        argv = ["--results", *files, *argv]
-    cfg = tyro.cli(ScoreConfig, args=argv)
-    results = [r for path in cfg.results for r in load_results(path)]
+    cfg = parse(ScoreConfig, argv, "gato score", positional=("results",))
+    at_least(cfg.reps, 1, "--reps")
+    results = []
+    for path in cfg.results:
+        check_file(path, "results")
+        try:
+            results += load_results(path)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise CommandError(f"{path}: not a results file of `gato rollout` or `gato eval` ({e})") from None
+    config = {"results": [os.path.abspath(p) for p in cfg.results], "reps": cfg.reps,
+              "skip_unscorable": cfg.skip_unscorable}
+    if cfg.out:
+        def same(path) -> bool:  # an identical rerun may replace its own report
+            try:
+                with open(os.path.join(cfg.out, "report.json")) as f:
+                    stored = json.load(f)["extra"]["score_config"]
+            except (OSError, ValueError, KeyError, TypeError):
+                return False
+            return not changed_options(stored, config)
+
+        check_out_files([os.path.join(cfg.out, f"report.{ext}") for ext in ("json", "md", "png")],
+                        force=cfg.force, same=same)
     report = build_report(results, reps=cfg.reps, skip_unscorable=cfg.skip_unscorable)
     print(format_domain_table(report))
     if cfg.per_task:
@@ -270,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         print(format_task_table(report))
     for policy, task, why in report.unscored:
         print(f"not scored: {policy} on {task}: {why}")
-    if cfg.out_dir:
-        paths = write_report(report, cfg.out_dir)
+    if cfg.out:
+        paths = write_report(report, cfg.out, extra={"score_config": config})
         print(f"\nwrote {', '.join(paths.values())}")
     return 0
