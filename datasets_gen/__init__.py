@@ -8,6 +8,5 @@
 | `filtering`     | windowed expert return and the 80% return filter                              |
 | `reader`        | `open_dataset(path) -> EpisodeDataset` (lazy, per-shard, window access)       |
 | `info`          | `gato info DATASET`                                                           |
-| `build_demo`    | the demo datasets in one command                                              |
 | `zoo/<task>/`   | committed SAC experts (`model.zip`, `expert.json`)                            |
 """

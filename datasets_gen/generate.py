@@ -1,7 +1,6 @@
 """`gato generate`: record a policy's episodes into an HDF5 episode dataset, resumably.
 
     gato generate --task babyai-goto-red-ball --policy expert --episodes 256 --out data/goto [--workers 2] [--ray]
-    gato generate --suite demo            # the demo datasets (datasets_gen.build_demo)
 
 Episode ``i`` is reset with seed ``seed + i`` and recorded by `policies.rollout.rollout_episodes`
 (``record=True``), so its content depends only on (task, policy, seed, i). Episodes are grouped in
@@ -52,7 +51,7 @@ class Config:
     """Record episodes of a policy on a task into an HDF5 dataset directory."""
 
     task: str = ""
-    """registry task id, e.g. ``babyai-goto-red-ball`` (not needed with ``--suite``)."""
+    """registry task id, e.g. ``babyai-goto-red-ball``."""
     policy: str = "expert"
     """``expert``, ``random`` or a path to an SB3 ``.zip`` checkpoint."""
     episodes: int = 16
@@ -81,8 +80,6 @@ class Config:
     """greedy actions for stochastic policies."""
     max_steps: int | None = None
     """optional cap on episode length (counted as truncation)."""
-    suite: str = ""
-    """``demo`` builds the demo datasets instead (see ``datasets_gen.build_demo``)."""
 
 
 # Fields whose change alters the recorded content: a rerun into an existing dataset must match them.
@@ -335,7 +332,7 @@ def finalize(cfg: Config, out: str, command: str, run_results: list[dict[str, An
 def generate(cfg: Config, command: str = "") -> dict[str, Any]:
     """Records (or resumes) the dataset of ``cfg``; returns its metadata."""
     if not cfg.task:
-        raise ValueError("--task is required (or --suite demo)")
+        raise ValueError("--task is required (`gato tasks` lists the ids)")
     if cfg.episodes < 1 or cfg.shard_size < 1 or cfg.workers < 1:
         raise ValueError(f"episodes, shard_size and workers must be >= 1, got {cfg.episodes}, {cfg.shard_size}, {cfg.workers}")
     out = default_out(cfg)
@@ -362,10 +359,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     cfg = tyro.cli(Config, args=argv)
     print(cfg)
-    if cfg.suite:
-        from datasets_gen import build_demo
-
-        return build_demo.main(["--suite", cfg.suite])
     meta = generate(cfg, "gato generate " + shlex.join(argv))
     from datasets_gen.info import summary
 

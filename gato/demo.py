@@ -96,8 +96,8 @@ class DemoConfig:
     out_dir: str = "runs/demo"
     """Run directory: model/ (checkpoints), eval/, report.json/.md/.png, demo_config.json."""
     data_dir: str = "data/demo-suite"
-    """Where the expert datasets go, one directory per task (its own counts, so not
-    ``data/demo-datasets`` of `gato generate --suite demo`, whose counts differ)."""
+    """Where the expert datasets go, one directory per task (finished ones are reused, so a rerun
+    or a longer demo builds only what is missing)."""
     data_scale: float = 1.0
     """Multiplies the episode counts (``data_episodes``)."""
     data_episodes: dict[str, int] = dataclasses.field(default_factory=lambda: dict(DATA_EPISODES))
