@@ -21,8 +21,8 @@ from datasets_gen.format import METADATA
 class Config:
     """Print a JSON summary of a dataset."""
 
-    dataset: str
-    """dataset directory written by `gato generate`."""
+    data: str
+    """Dataset directory written by `gato generate` (also the first argument: `gato info DATASET`)."""
     all: bool = False
     """summarize every recorded episode, not only those the return filter keeps."""
 
@@ -51,13 +51,11 @@ def summary(path: str, meta: dict[str, Any] | None = None, filtered: bool = True
 
 
 def main(argv: list[str] | None = None) -> int:
-    import tyro
+    from gato.cli import check_dir, parse
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and not argv[0].startswith("-"):  # `gato info DATASET`
-        argv = ["--dataset", argv[0], *argv[1:]]
-    cfg = tyro.cli(Config, args=argv)
-    print(json.dumps(summary(cfg.dataset, filtered=not cfg.all)))
+    cfg = parse(Config, argv, "gato info", positional=("data",))
+    check_dir(cfg.data, "DATASET", "dataset directory")
+    print(json.dumps(summary(cfg.data, filtered=not cfg.all)))
     return 0
 
 
