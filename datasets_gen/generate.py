@@ -80,6 +80,9 @@ class Config:
     """greedy actions for stochastic policies."""
     max_steps: int | None = None
     """optional cap on episode length (counted as truncation)."""
+    force: bool = False
+    """write into an --out that holds another command's files (a dataset made with other options is
+    always refused: rerun with its options to resume it, or give another --out)."""
 
 
 # Fields whose change alters the recorded content: a rerun into an existing dataset must match them.
@@ -329,16 +332,39 @@ def finalize(cfg: Config, out: str, command: str, run_results: list[dict[str, An
     return meta
 
 
+def check_policy(policy: str, task: str) -> None:
+    """Build ``policy`` for ``task`` once (an expert that does not exist fails here, not in a shard)."""
+    import envs
+    from gato.cli import CommandError
+    from policies import NoExpertError, make_policy
+
+    env = envs.make(task)
+    try:
+        make_policy(policy, task, envs=[env])
+    except NoExpertError as e:
+        raise CommandError(f"--policy {policy}: {e}") from None
+    finally:
+        env.close()
+
+
 def generate(cfg: Config, command: str = "") -> dict[str, Any]:
     """Records (or resumes) the dataset of ``cfg``; returns its metadata."""
+    from gato.cli import at_least, check_out_dir, check_task, in_range
+
+    # Everything is checked before the first file is written (a refused run leaves nothing behind).
     if not cfg.task:
         raise ValueError("--task is required (`gato tasks` lists the ids)")
-    if cfg.episodes < 1 or cfg.shard_size < 1 or cfg.workers < 1:
-        raise ValueError(f"episodes, shard_size and workers must be >= 1, got {cfg.episodes}, {cfg.shard_size}, {cfg.workers}")
+    check_task(cfg.task)
+    for flag, value in (("--episodes", cfg.episodes), ("--shard-size", cfg.shard_size), ("--workers", cfg.workers),
+                        ("--window", cfg.window), ("--max-steps", cfg.max_steps)):
+        at_least(value, 1, flag)
+    in_range(cfg.fraction, 0.0, 1.0, "--fraction")
     out = default_out(cfg)
-    os.makedirs(out, exist_ok=True)
+    check_out_dir(out, "generate", force=cfg.force)
     _check_identity(out, cfg)
-    atomic_write_json(os.path.join(out, CONFIG), {**asdict(cfg), "out": out, "command": command})
+    check_policy(cfg.policy, cfg.task)
+    os.makedirs(out, exist_ok=True)
+    atomic_write_json(os.path.join(out, CONFIG), {**asdict(cfg), "out": os.path.abspath(out), "command": command})
     for stale in glob.glob(os.path.join(out, "shard-*.h5.tmp*")):  # left by a killed run
         if not _pid_alive(stale.rsplit(".tmp", 1)[1]):
             os.remove(stale)
@@ -348,17 +374,16 @@ def generate(cfg: Config, command: str = "") -> dict[str, Any]:
     n = num_shards(cfg.episodes, cfg.shard_size)
     pending = [s for s in range(n) if not os.path.exists(os.path.join(out, shard_name(s)))]
     if len(pending) < n:
-        print(f"{out}: {n - len(pending)} of {n} shards exist, generating {len(pending)}")
+        print(f"{out}: {n - len(pending)} of {n} shards exist, generating {len(pending)}", file=sys.stderr)
     results = _run_shards(cfg, job, pending)
     return finalize(cfg, out, command, results)
 
 
 def main(argv: list[str] | None = None) -> int:
-    import tyro
+    from gato.cli import parse
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    cfg = tyro.cli(Config, args=argv)
-    print(cfg)
+    cfg = parse(Config, argv, "gato generate")
     meta = generate(cfg, "gato generate " + shlex.join(argv))
     from datasets_gen.info import summary
 
