@@ -65,10 +65,12 @@ class EvalConfig:
     """Take the prompt from the end of the demonstration instead of its start."""
     num_envs: int = 8
     """Envs stepped together (one batched policy call per step)."""
-    deterministic: bool = True
-    """Greedy action tokens; --no-deterministic samples with --temperature."""
+    discrete_decoding: str | None = None
+    """How discrete action tokens are drawn: sample or argmax (None: the policy's measured default)."""
+    continuous_decoding: str | None = None
+    """How continuous action tokens are drawn: sample, argmax, mean or median (None: the measured default)."""
     temperature: float = 1.0
-    """Softmax temperature of sampled action tokens."""
+    """Softmax temperature of sample decoding."""
     slide: str = "reprefill"
     """How the context window slides when full: reprefill (exact) or drop (cut the cache in place)."""
     max_steps: int | None = None
@@ -79,6 +81,12 @@ class EvalConfig:
     """torch CPU threads; None keeps torch's default."""
     reps: int = 2000
     """Bootstrap replications of the report's confidence intervals."""
+
+
+def decoding_option(cfg: EvalConfig) -> dict[str, str]:
+    """The Gato policy's ``decoding`` from ``--discrete-decoding`` / ``--continuous-decoding``."""
+    given = {"discrete": cfg.discrete_decoding, "continuous": cfg.continuous_decoding}
+    return {kind: mode for kind, mode in given.items() if mode is not None}
 
 
 def resolve_tasks(cfg: EvalConfig, trained: dict[str, str]) -> list[str]:
@@ -212,9 +220,10 @@ def evaluate(cfg: EvalConfig, model=None, train_config: dict[str, Any] | None = 
                                       prompt_episodes=open_prompt_dataset(prompt, task_id),
                                       prompt_slots=cfg.prompt_slots,
                                       prompt_from_end=cfg.prompt_from_end, temperature=cfg.temperature,
+                                      decoding=decoding_option(cfg),
                                       slide=cfg.slide, name=name)
             r = rollout(policy, task_id, cfg.episodes, cfg.seed, num_envs=len(env_list), envs=env_list,
-                        deterministic=cfg.deterministic, max_steps=cfg.max_steps)
+                        max_steps=cfg.max_steps)
         finally:
             for env in env_list:
                 env.close()
