@@ -5,9 +5,12 @@
 Episode ``i`` is reset with seed ``seed + i`` and recorded by `policies.rollout.rollout_episodes`
 (``record=True``), so its content depends only on (task, policy, seed, i). Episodes are grouped in
 shards of ``shard_size`` consecutive indices; a shard is the unit of work (one process or one Ray
-task) and of durability: it is written to a temporary file and renamed when complete. Rerunning
-the same command skips the shards that exist and redoes the others, so a killed run resumes with
-no episode lost or duplicated and the result equals an uninterrupted run.
+task) and of durability: it is written to a temporary file, fsynced, hashed and renamed when
+complete, and its sha256 is then added to ``DATASET/SHA256SUMS`` (`datasets_gen.checksums`).
+Rerunning the same command keeps the shards that are listed there and whose sha256 matches, and
+regenerates the others (missing, unlisted or corrupt, each named), so a killed run resumes with
+no episode lost or duplicated and the result equals an uninterrupted run. A dataset written before
+checksums has its shards read whole once: those that pass are recorded, the others regenerated.
 
 When all shards exist, ``metadata.json`` is written (see `datasets_gen.format` for the layout): it
 holds the per-episode index, returns, the expert return and which episodes the return filter
@@ -36,10 +39,11 @@ from typing import Any
 import h5py
 import numpy as np
 
-from datasets_gen import filtering
+from datasets_gen import checksums, filtering
 from datasets_gen.format import (CONFIG, FORMAT, METADATA, describe_space, episode_name, shard_name,
                                  write_episode)
 from envs.atomic import atomic_write_json
+from policies.trust import SUMS, fsync_dir, sha256_file, write_sums
 from policies import registered_policy_modules
 
 KILL_HOOK_ENV = "GATO_GENERATE_KILL_AT"
@@ -176,7 +180,8 @@ def generate_shard(job: dict[str, Any], shard: int) -> dict[str, Any]:
     out, task = job["out"], job["task"]
     path = os.path.join(out, shard_name(shard))
     if os.path.exists(path):
-        return {"shard": shard, "episodes": shard_summary(path), "steps": 0, "seconds": 0.0, "skipped": True}
+        return {"shard": shard, "episodes": shard_summary(path), "steps": 0, "seconds": 0.0, "skipped": True,
+                "sha256": checksums.shard_digest(path)}
     t0 = time.perf_counter()
     env_list = [envs.make(task)]
     policy = make_policy(job["policy"], task, envs=env_list)
@@ -201,14 +206,16 @@ def generate_shard(job: dict[str, Any], shard: int) -> dict[str, Any]:
                 steps += r["length"]
                 _kill_hook(shard, k)
             f.attrs.update(first_episode=indices[0], num_episodes=len(indices))
+        digest = checksums.shard_digest(tmp)  # fsynced, then hashed: the bytes that get renamed
         os.replace(tmp, path)
+        fsync_dir(out)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
         for env in env_list:
             env.close()
     return {"shard": shard, "episodes": rows, "steps": steps, "seconds": time.perf_counter() - t0,
-            "policy_name": name, "policy_version": version}
+            "policy_name": name, "policy_version": version, "sha256": digest}
 
 
 # ----------------------------------------------------------------------------- the whole dataset
@@ -244,6 +251,12 @@ def _run_shards(cfg: Config, job: dict[str, Any], pending: list[int]) -> list[di
 
     results = []
     bar = tqdm(total=len(pending), unit="shard", desc=cfg.task, disable=not pending)
+
+    def done(result: dict[str, Any]) -> None:  # in this process only: one writer of SHA256SUMS
+        checksums.record(job["out"], shard_name(result["shard"]), result["sha256"])
+        results.append(result)
+        bar.update(1)
+
     if cfg.ray:
         import ray
 
@@ -258,18 +271,15 @@ def _run_shards(cfg: Config, job: dict[str, Any], pending: list[int]) -> list[di
             done, _ = ray.wait(list(refs), num_returns=1)
             for ref in done:
                 refs.pop(ref)
-                results.append(ray.get(ref))
-                bar.update(1)
+                done(ray.get(ref))
     elif cfg.workers > 1:
         ctx = mp.get_context("forkserver")
         with ProcessPoolExecutor(cfg.workers, mp_context=ctx) as pool:
             for fut in as_completed([pool.submit(generate_shard, job, s) for s in pending]):
-                results.append(fut.result())
-                bar.update(1)
+                done(fut.result())
     else:
         for s in pending:
-            results.append(generate_shard(job, s))
-            bar.update(1)
+            done(generate_shard(job, s))
     bar.close()
     return results
 
@@ -329,7 +339,57 @@ def finalize(cfg: Config, out: str, command: str, run_results: list[dict[str, An
         "episodes": rows,
     }
     atomic_write_json(os.path.join(out, METADATA), meta)
+    checksums.record(out, METADATA, sha256_file(os.path.join(out, METADATA)))
     return meta
+
+
+def pending_shards(cfg: Config, out: str) -> list[int]:
+    """The shards to (re)generate: all but those listed in SHA256SUMS whose sha256 matches.
+
+    A shard file that is unlisted (its run was killed between the rename and the record) or
+    differs from its sha256 is deleted and regenerated, and named on stderr. A dataset without a
+    SHA256SUMS (written before checksums) has each existing shard read whole; those that pass are
+    recorded, the others regenerated.
+    """
+    n = num_shards(cfg.episodes, cfg.shard_size)
+    names = [shard_name(s) for s in range(n)]
+    try:
+        sums = checksums.read_manifest(out)
+    except checksums.ManifestError as e:
+        print(f"warning: {e}; reading every shard whole instead", file=sys.stderr)
+        sums = None
+    bad: dict[str, str] = {}
+    if sums is None:  # a new dataset, or one written before checksums
+        sums = {}
+        for s, name in enumerate(names):
+            path = os.path.join(out, name)
+            if os.path.exists(path):
+                idx = shard_indices(cfg.episodes, cfg.shard_size, s)
+                why = checksums.structure_check(path, idx[0], len(idx))
+                if why is None:
+                    sums[name] = sha256_file(path)
+                else:
+                    bad[name] = why
+        if sums:
+            print(f"{out}: no {SUMS} (written before shard checksums); {len(sums)} shard(s) read whole and recorded",
+                  file=sys.stderr)
+    else:
+        for name in names:
+            path = os.path.join(out, name)
+            if name not in sums:
+                if os.path.exists(path):
+                    bad[name] = f"not listed in {SUMS} (its run stopped before recording it)"
+            elif not os.path.exists(path):
+                bad[name] = f"listed in {SUMS} but missing"
+            elif (why := checksums.check_file(path, sums[name])) is not None:
+                bad[name] = why
+    for name, why in sorted(bad.items()):
+        print(f"{os.path.join(out, name)}: {why}; regenerating it", file=sys.stderr)
+        if os.path.exists(os.path.join(out, name)):
+            os.remove(os.path.join(out, name))
+        sums.pop(name, None)
+    write_sums(os.path.join(out, SUMS), {k: v for k, v in sums.items() if k in names or k == METADATA})
+    return [s for s, name in enumerate(names) if name not in sums]
 
 
 def check_policy(policy: str, task: str) -> None:
@@ -372,7 +432,7 @@ def generate(cfg: Config, command: str = "") -> dict[str, Any]:
            "shard_size": cfg.shard_size, "deterministic": cfg.deterministic, "max_steps": cfg.max_steps,
            "policy_modules": registered_policy_modules()}
     n = num_shards(cfg.episodes, cfg.shard_size)
-    pending = [s for s in range(n) if not os.path.exists(os.path.join(out, shard_name(s)))]
+    pending = pending_shards(cfg, out)
     if len(pending) < n:
         print(f"{out}: {n - len(pending)} of {n} shards exist, generating {len(pending)}", file=sys.stderr)
     results = _run_shards(cfg, job, pending)

@@ -25,6 +25,9 @@ class Config:
     """Dataset directory written by `gato generate` (also the first argument: `gato info DATASET`)."""
     all: bool = False
     """summarize every recorded episode, not only those the return filter keeps."""
+    verify: bool = False
+    """check every shard against the dataset's SHA256SUMS (sha256 of each file; a dataset written before
+    checksums has every shard read whole); exit 1 naming each bad file."""
 
 
 def summary(path: str, meta: dict[str, Any] | None = None, filtered: bool = True) -> dict[str, Any]:
@@ -55,8 +58,29 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = parse(Config, argv, "gato info", positional=("data",))
     check_dir(cfg.data, "DATASET", "dataset directory")
-    print(json.dumps(summary(cfg.data, filtered=not cfg.all)))
+    verified = None
+    if cfg.verify:
+        verified = verify(cfg.data)
+    print(json.dumps({**summary(cfg.data, filtered=not cfg.all), **({"verified": verified} if verified else {})}))
     return 0
+
+
+def verify(path: str) -> dict[str, Any]:
+    """`gato info --verify`: every shard checked in full; each bad file on stderr, then a `ValueError`."""
+    from datasets_gen.checksums import verify_dataset
+    from datasets_gen.reader import CorruptShardError
+
+    report = verify_dataset(path, "full")
+    if not report.ok:
+        for line in report.lines():
+            print(line, file=sys.stderr)
+        raise CorruptShardError(
+            f"{len(report.problems)} bad file(s) in {path}: {', '.join(sorted(report.problems))}; rerun the generate "
+            f"command in {os.path.join(path, 'config.json')} to regenerate them")
+    if not report.checksummed:
+        print(f"note: {path} has no SHA256SUMS (written before shard checksums): every shard was read whole instead; "
+              "rerun its generate command to record checksums", file=sys.stderr)
+    return {"shards": len(report.checked), "by": "sha256" if report.checksummed else "reading every shard"}
 
 
 if __name__ == "__main__":

@@ -6,6 +6,11 @@ images are chunked 32 steps at a time), so datasets larger than RAM work. At mos
 ``max_open_files`` shard files are held open (least recently used are closed). The object pickles
 without its open files, so it can go to DataLoader worker processes.
 
+Opening checks the shards it will read (`datasets_gen.checksums`): ``verify="quick"`` (default)
+that each exists, opens as HDF5 and holds its episodes; ``"full"`` their sha256 against
+``SHA256SUMS``. A bad shard raises `CorruptShardError` naming each one, unless
+``skip_bad_shards=True``, which drops their episodes and names them on stderr.
+
 Example:
     >>> ds = open_dataset("data/demo/babyai-goto-red-ball")
     >>> len(ds), ds.task_id
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections import OrderedDict
 from typing import Any
 
@@ -39,6 +45,7 @@ class DatasetSpecError(DatasetError):
 
 
 _SPEC_CACHE: dict[str, tuple[dict, dict]] = {}
+_WARNED_UNCHECKSUMMED: set[str] = set()
 
 
 def task_spaces(task_id: str) -> tuple[dict, dict]:
@@ -72,24 +79,55 @@ class EpisodeDataset:
         indices: (N,) recorded episode index of each dataset item.
     """
 
-    def __init__(self, path: str, filtered: bool = True, check_spec: bool = True, max_open_files: int = 8):
+    def __init__(self, path: str, filtered: bool = True, check_spec: bool = True, max_open_files: int = 8,
+                 verify: str = "quick", skip_bad_shards: bool = False):
         self.path = str(path)
         meta_path = os.path.join(self.path, METADATA)
         if not os.path.exists(meta_path):
             hint = (" Generation did not finish: rerun the `gato generate` command in config.json to resume it."
                     if os.path.exists(os.path.join(self.path, "config.json")) else " Is this a dataset directory?")
             raise DatasetError(f"{meta_path} does not exist.{hint}")
-        with open(meta_path) as f:
-            self.metadata: dict[str, Any] = json.load(f)
-        rows = {r["index"]: r for r in self.metadata["episodes"]}
-        keep = self.metadata["filter"]["kept"] if filtered else sorted(rows)
-        self._rows = [rows[i] for i in keep]
+        try:
+            with open(meta_path, "rb") as f:
+                self.metadata: dict[str, Any] = json.loads(f.read().decode("utf-8"))
+            rows = {r["index"]: r for r in self.metadata["episodes"]}
+            keep = self.metadata["filter"]["kept"] if filtered else sorted(rows)
+            self._rows = [rows[i] for i in keep]
+        except (ValueError, KeyError, TypeError) as e:  # undecodable, not JSON, or not this format
+            raise DatasetError(f"{meta_path} is unreadable ({type(e).__name__}: {e}); rerun the generate command "
+                               f"in {os.path.join(self.path, 'config.json')} to rewrite it") from e
+        self.skipped_shards: dict[str, str] = {}
+        if verify != "none":
+            self._verify(verify, skip_bad_shards)
         self.indices = np.array([r["index"] for r in self._rows], dtype=np.int64)
         self.max_open_files = max_open_files
         self._files: OrderedDict[str, h5py.File] = OrderedDict()
         self._handles: dict[str, dict[int, dict]] = {}  # shard -> episode index -> dataset handles
         if check_spec:
             self.check_spec()
+
+    def _verify(self, mode: str, skip: bool) -> None:
+        from datasets_gen.checksums import verify_dataset
+
+        if mode not in ("quick", "full"):
+            raise ValueError(f"verify must be 'quick', 'full' or 'none', got {mode!r}")
+        report = verify_dataset(self.path, mode, shards={r["shard"] for r in self._rows})
+        if not report.checksummed and self.path not in _WARNED_UNCHECKSUMMED:
+            _WARNED_UNCHECKSUMMED.add(self.path)
+            print(f"note: {self.path} has no SHA256SUMS (written before shard checksums): checked shard headers "
+                  "only; rerun its generate command to record checksums", file=sys.stderr)
+        if report.ok:
+            return
+        config = os.path.join(self.path, "config.json")
+        if not skip or not set(report.problems) <= {r["shard"] for r in self._rows}:
+            raise CorruptShardError(
+                f"{len(report.problems)} bad file(s) in dataset {self.path}: " + "; ".join(report.lines())
+                + f". Rerun the generate command in {config} to regenerate them"
+                + ("" if skip else ", or pass --skip-bad-shards to train without them"))
+        self.skipped_shards = dict(report.problems)
+        self._rows = [r for r in self._rows if r["shard"] not in report.problems]
+        for line in report.lines():
+            print(f"warning: skipping {line} (--skip-bad-shards)", file=sys.stderr)
 
     # -- description --------------------------------------------------------------------------
     @property
@@ -204,15 +242,20 @@ class EpisodeDataset:
         return f"EpisodeDataset({self.path!r}, task={self.task_id!r}, episodes={len(self)})"
 
 
-def open_dataset(path: str, filtered: bool = True, check_spec: bool = True) -> EpisodeDataset:
+def open_dataset(path: str, filtered: bool = True, check_spec: bool = True, verify: str = "quick",
+                 skip_bad_shards: bool = False) -> EpisodeDataset:
     """Opens a dataset directory written by `gato generate`.
 
     Args:
         path: dataset directory (holds ``metadata.json`` and ``shard-*.h5``).
         filtered: only the episodes the return filter kept (all recorded ones if False).
         check_spec: refuse a dataset whose spaces differ from the registered task's.
+        verify: ``"quick"`` (shards exist and open), ``"full"`` (sha256 of each shard) or ``"none"``.
+        skip_bad_shards: drop the episodes of bad shards (named on stderr) instead of raising.
 
     Raises:
-        DatasetError: not a finished dataset. DatasetSpecError: spaces differ.
+        DatasetError: not a finished dataset. DatasetSpecError: spaces differ. CorruptShardError:
+        a bad shard (each is named), without ``skip_bad_shards``.
     """
-    return EpisodeDataset(path, filtered=filtered, check_spec=check_spec)
+    return EpisodeDataset(path, filtered=filtered, check_spec=check_spec, verify=verify,
+                          skip_bad_shards=skip_bad_shards)

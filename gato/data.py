@@ -148,8 +148,12 @@ def step_batches(mixture: Mixture, batch_size: int, start: int, stop: int, worke
                            shuffle=False, num_workers=workers, prefetch_factor=4))
 
 
-def open_datasets(paths: Sequence[str]) -> list[Any]:
-    """Open episode datasets with `datasets_gen.reader.open_dataset`; errors name the bad path."""
+def open_datasets(paths: Sequence[str], *, verify: str = "quick", skip_bad_shards: bool = False) -> list[Any]:
+    """Open episode datasets with `datasets_gen.reader.open_dataset`; errors name the bad path.
+
+    ``verify`` and ``skip_bad_shards`` go to `open_dataset`: each dataset's shards are checked
+    before training (quickly by default) and a bad one stops the run unless skipped.
+    """
     if not paths:
         return []
     try:
@@ -162,7 +166,7 @@ def open_datasets(paths: Sequence[str]) -> list[Any]:
         if not os.path.exists(path):
             raise FileNotFoundError(f"dataset {path!r} does not exist (build it with `gato generate`)")
         try:
-            ds = open_dataset(path)
+            ds = open_dataset(path, verify=verify, skip_bad_shards=skip_bad_shards)
         except Exception as e:
             raise ValueError(f"dataset {path!r} is unreadable: {type(e).__name__}: {e}") from e
         if len(ds) == 0 or not any(ds.episode_length(i) for i in range(len(ds))):
@@ -172,7 +176,8 @@ def open_datasets(paths: Sequence[str]) -> list[Any]:
 
 
 def build_sources(specs: Sequence[str], sequence_length: int, prompt_prob: float = 0.25,
-                  observation_text_targets: bool = False) -> list[BatchSource]:
+                  observation_text_targets: bool = False, *, verify: str = "quick",
+                  skip_bad_shards: bool = False) -> list[BatchSource]:
     """Turn ``--data`` specs into batch sources (``observation_text_targets``: see `EpisodeDatasetSource`).
 
     A spec is an episode dataset path, or ``module:function`` naming a source factory called
@@ -193,7 +198,7 @@ def build_sources(specs: Sequence[str], sequence_length: int, prompt_prob: float
         else:
             paths.append(spec)
     by_domain: dict[str, list[Any]] = defaultdict(list)
-    for ds in open_datasets(paths):
+    for ds in open_datasets(paths, verify=verify, skip_bad_shards=skip_bad_shards):
         by_domain[domain_of(ds.task_id)].append(ds)
     sources += [EpisodeDatasetSource(d, dss, sequence_length, prompt_prob, observation_text_targets)
                 for d, dss in sorted(by_domain.items())]

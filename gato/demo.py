@@ -261,7 +261,7 @@ def train_model(cfg: DemoConfig, datasets: dict[str, str], seconds: float, log=p
         return run
     cmd = [sys.executable, "-m", "gato.train", "--data", *data, "--out", str(run), "--config", cfg.config,
            "--steps", str(steps), "--batch-size", str(cfg.batch_size), "--threads", str(cfg.threads),
-           "--ckpt-every", str(max(5, steps // 12)), "--log-every", str(max(1, min(10, steps // 20))),
+           "--checkpoint-every", str(max(5, steps // 12)), "--log-every", str(max(1, min(10, steps // 20))),
            "--no-progress", "--no-tensorboard"]
     if weights:
         cmd += ["--domain-weights", *[x for k, v in weights.items() for x in (k, str(v))]]

@@ -37,7 +37,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -97,6 +97,11 @@ class Config:
     """Fraction of episode sequences prefixed with a prompt from another episode of the task."""
     workers: int = 0
     """Data worker processes building batches ahead (0: in the training process)."""
+    verify_data: Literal["quick", "full"] = "quick"
+    """Check the datasets' shards at start: quick (each exists, opens and holds its episodes) or
+    full (the sha256 of every shard against the dataset's SHA256SUMS; reads every byte)."""
+    skip_bad_shards: bool = False
+    """Train without the episodes of shards that fail the check (each is named) instead of stopping."""
     log_every: int = 10
     """Steps between CSV / TensorBoard rows."""
     ckpt_every: int = 500
@@ -317,7 +322,8 @@ def train(cfg: Config) -> dict[str, float]:
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     random.seed(cfg.seed)
-    sources = data.build_sources(cfg.data, length, cfg.prompt_prob, cfg.observation_text_targets)
+    sources = data.build_sources(cfg.data, length, cfg.prompt_prob, cfg.observation_text_targets,
+                                 verify=cfg.verify_data, skip_bad_shards=cfg.skip_bad_shards)
     mixture = data.Mixture(sources, length, cfg.domain_weights, seed=(cfg.seed, d.rank))
     model = GatoModel(model_config).to(d.device)
     optimizer = make_optimizer(model, cfg, peak_lr)

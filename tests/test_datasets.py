@@ -16,6 +16,7 @@ from datasets_gen import filtering
 from datasets_gen.generate import Config, KILL_HOOK_ENV, finalize, generate
 from datasets_gen.info import main as info_main
 from datasets_gen.reader import CorruptShardError, DatasetError, DatasetSpecError, open_dataset
+from policies import trust
 
 TASK = "babyai-goto-red-ball"  # episodes of ~6 steps: the whole file runs in seconds
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,7 +82,8 @@ def test_resume_after_kill_equals_uninterrupted(cfg, dataset, tmp_path):
     env = {**os.environ, KILL_HOOK_ENV: "1,0"}  # SIGKILL after episode 2 is in shard 1's tmp file
     proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True)
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]
-    assert sorted(os.listdir(out))[:2] == ["config.json", "shard-00000.h5"]
+    assert sorted(os.listdir(out))[:3] == ["SHA256SUMS", "config.json", "shard-00000.h5"]
+    assert list(trust.read_sums(out / "SHA256SUMS")) == ["shard-00000.h5"]  # recorded as it was written
     assert any(".tmp" in n for n in os.listdir(out)) and not (out / "metadata.json").exists()
     with pytest.raises(DatasetError, match="rerun"):
         open_dataset(str(out))
@@ -107,7 +109,9 @@ def test_corrupt_shard_names_file_and_episode(cfg, dataset, tmp_path):
     shard = out / "shard-00001.h5"
     data = shard.read_bytes()
     shard.write_bytes(data[: len(data) // 3])  # truncated
-    ds = open_dataset(str(out))
+    with pytest.raises(CorruptShardError, match=r"shard-00001\.h5: does not open as HDF5, truncated"):
+        open_dataset(str(out))  # the quick check at open
+    ds = open_dataset(str(out), verify="none")  # a shard damaged after opening: the read names it
     with pytest.raises(CorruptShardError, match=r"shard-00001\.h5: cannot read episode 3"):
         ds.episode(3)
     assert_same_episode(ds.episode(0), open_dataset(dataset).episode(0))  # other shards still readable

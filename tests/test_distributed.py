@@ -14,7 +14,7 @@ def test_two_cpu_processes_keep_identical_parameters(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "gato.train", "--data", "gato.data:synthetic_source", "--config", "gato-tiny", "--sequence-length", "64",
-           "--steps", "3", "--batch-size", "2", "--ckpt-every", "2", "--log-every", "1",
+           "--steps", "3", "--batch-size", "2", "--checkpoint-every", "2", "--log-every", "1",
            "--threads", "1", "--no-tensorboard", "--no-progress", "--out", str(out)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)

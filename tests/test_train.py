@@ -21,7 +21,7 @@ SYNTH = ("gato.data:synthetic_source",)
 
 def tiny_cfg(out, **kw) -> Config:
     base = dict(data=SYNTH, out=str(out), config="gato-tiny", sequence_length=64, steps=6, batch_size=3, log_every=1,
-                ckpt_every=2, tensorboard=False, progress=False, threads=1)
+                checkpoint_every=2, tensorboard=False, progress=False, threads=1)
     base.update(kw)
     return Config(**base)
 
@@ -58,7 +58,7 @@ def test_time_budget_stops_training_and_records_the_seconds(tmp_path, monkeypatc
         return clock["t"]
 
     monkeypatch.setattr(gt.time, "perf_counter", fake_perf_counter)
-    train(tiny_cfg(tmp_path / "timed", steps=1000, ckpt_every=1000, time_budget=10.0))
+    train(tiny_cfg(tmp_path / "timed", steps=1000, checkpoint_every=1000, time_budget=10.0))
     state = checkpoint.read_state(checkpoint.latest(tmp_path / "timed"))
     assert 1 <= state["step"] < 10
     assert state["train_seconds"] >= 10.0
@@ -229,7 +229,7 @@ def test_worker_processes_build_the_same_batches():
 
 
 def test_training_learns_the_synthetic_tasks(tmp_path):
-    row = train(tiny_cfg(tmp_path, steps=40, batch_size=4, log_every=10, ckpt_every=40, lr=1e-2,
+    row = train(tiny_cfg(tmp_path, steps=40, batch_size=4, log_every=10, checkpoint_every=40, lr=1e-2,
                          tensorboard=True, warmup_steps=4))
     rows = losses(tmp_path)
     assert [r[0] for r in rows] == [10, 20, 30, 40] and row["step"] == 40

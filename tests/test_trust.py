@@ -58,7 +58,7 @@ def truncate(path: Path) -> None:
 
 def tiny_cfg(out, **kw) -> TrainConfig:
     base = dict(data=SYNTH, out=str(out), config="gato-tiny", sequence_length=64, steps=4, batch_size=2, log_every=1,
-                ckpt_every=2, tensorboard=False, progress=False, threads=1)
+                checkpoint_every=2, tensorboard=False, progress=False, threads=1)
     base.update(kw)
     return TrainConfig(**base)
 
