@@ -6,6 +6,8 @@
 | ``"expert"``     | the task's expert: BabyAI bot, Meta-World scripted (`policies.scripted`),  |
 |                  | Atari RAM-scripted (`policies.atari_ram`), SB3 zoo (`policies.sb3`)        |
 | ``path/to/x.zip``| a stable-baselines3 checkpoint (`policies.sb3`)                            |
+| ``"search"``,    | planning in copies of the simulator state: DMC MPPI, Atari / Procgen       |
+| ``"search:k=v"`` | lookahead (`policies.search`; budget options in the name)                  |
 | registered names | builders that upper layers add with `register_policy`: ``"gato"`` and a     |
 |                  | run directory come from `gato.policy` once it is imported (the ``gato`` CLI |
 |                  | and `eval` import it); ``checkpoint=RUN``, ``prompt_dataset=`` optional    |
@@ -27,7 +29,7 @@ from policies.base import Policy, PolicyState
 __all__ = ["Policy", "PolicyState", "NoExpertError", "make_policy", "POLICY_NAMES",
            "register_policy", "registered_policy_modules", "import_policy_modules"]
 
-POLICY_NAMES = ("random", "expert")
+POLICY_NAMES = ("random", "expert", "search")
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,10 @@ def make_policy(name: str, task_id: str, envs: Sequence[Any] | None = None, **kw
         return RandomPolicy(_action_space(task_id, envs, kw.pop("action_space", None)))
     if name == "expert":
         return _make_expert(task_id, envs)
+    if name == "search" or name.startswith("search:"):
+        from policies.search import make_search_policy
+
+        return make_search_policy(name, task_id, envs, **kw)
     builder = _registered(name)
     if builder is not None:
         return builder.build(name, task_id, envs, **kw)

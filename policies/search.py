@@ -1,0 +1,104 @@
+"""Search experts: policies that decide each action by planning in copies of the simulator state.
+
+One policy kind per domain, all behind `policies.base.Policy` and built by name with
+``make_policy("search", task_id, envs)`` (``gato generate --policy search``):
+
+| domain  | planner                                                          | module                     |
+| ------- | ---------------------------------------------------------------- | -------------------------- |
+| DMC     | MPPI / predictive sampling over spline action knots, batched     | `policies.search_dmc`      |
+|         | rollouts in C (``mujoco.rollout``), scored with the task reward  |                            |
+| Atari   | per-action lookahead in a deterministic emulator copy            | `policies.search_discrete` |
+|         | (``cloneState`` / ``restoreState``)                              |                            |
+| Procgen | the same lookahead through procgen's ``get_state``/``set_state`` | `policies.search_discrete` |
+
+The recorded env is only *read* (its state is copied into a planning copy); planning never steps,
+resets or reseeds it. The planning budget comes as options in the policy name::
+
+    gato generate --task dmc-cheetah-run --policy "search:samples=128,horizon=40,iterations=2"
+    gato generate --task atari-pong --policy "search:depth=30,rollouts=2"
+
+Measured returns, costs per step and the budget curves: docs/experts.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+from policies.base import Policy
+
+PREFIX = "search"
+
+
+def is_search_name(name: str) -> bool:
+    """True for ``"search"`` and ``"search:k=v,..."``."""
+    return name == PREFIX or name.startswith(PREFIX + ":")
+
+
+def parse_options(name: str) -> dict[str, str]:
+    """``"search:samples=64,horizon=30"`` -> ``{"samples": "64", "horizon": "30"}``.
+
+    Example:
+        >>> parse_options("search:samples=64,horizon=30")
+        {'samples': '64', 'horizon': '30'}
+    """
+    if not is_search_name(name):
+        raise ValueError(f"not a search policy name: {name!r} (expected 'search' or 'search:k=v,...')")
+    body = name[len(PREFIX) + 1:]
+    out: dict[str, str] = {}
+    for item in filter(None, (s.strip() for s in body.split(","))):
+        if "=" not in item:
+            raise ValueError(f"search option {item!r} in {name!r} is not key=value, e.g. 'search:samples=64'")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def build_config(cls: type, options: dict[str, Any], task_id: str) -> Any:
+    """A config dataclass ``cls`` from string/typed options, naming unknown keys and bad values."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kw: dict[str, Any] = {}
+    for k, v in options.items():
+        if k not in fields:
+            raise ValueError(f"unknown search option {k!r} for task {task_id!r}; options of {cls.__name__}: "
+                             f"{sorted(fields)}")
+        default = getattr(cls(), k)
+        try:
+            kw[k] = type(default)(v) if not isinstance(v, type(default)) else v
+        except ValueError:
+            raise ValueError(f"search option {k}={v!r} for task {task_id!r} is not a {type(default).__name__}") from None
+    cfg = cls(**kw)
+    if hasattr(cfg, "validate"):
+        cfg.validate()
+    return cfg
+
+
+def make_search_policy(name: str, task_id: str, envs: Sequence[Any] | None, **kw: Any) -> Policy:
+    """The search expert of ``task_id``'s domain, with the budget options of ``name``.
+
+    Args:
+        name: ``"search"`` or ``"search:k=v,..."``.
+        task_id: registry id.
+        envs: the wrapped envs the policy acts in (required: planning copies their state).
+        **kw: typed options, merged over those in the name.
+
+    Raises:
+        ValueError: no envs, a domain without a search expert, or an unknown option.
+    """
+    from envs import domain_of
+
+    options: dict[str, Any] = {**parse_options(name), **kw}
+    if not envs:
+        raise ValueError(f"the search expert plans in copies of the env's state: pass the wrapped envs "
+                         f"(make_policy({name!r}, {task_id!r}, envs=[env]))")
+    domain = domain_of(task_id)
+    if domain == "dmc":
+        from policies.search_dmc import MPPIConfig, MPPIPolicy
+
+        return MPPIPolicy(task_id, envs, build_config(MPPIConfig, options, task_id))
+    if domain in ("atari", "procgen"):
+        from policies.search_discrete import LookaheadConfig, LookaheadPolicy
+
+        return LookaheadPolicy(task_id, envs, build_config(LookaheadConfig, options, task_id))
+    raise ValueError(f"no search expert for domain {domain!r} (task {task_id!r}); search experts exist for "
+                     "dmc, atari and procgen")
