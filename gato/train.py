@@ -104,7 +104,7 @@ class Config:
     """Train without the episodes of shards that fail the check (each is named) instead of stopping."""
     log_every: int = 10
     """Steps between CSV / TensorBoard rows."""
-    ckpt_every: int = 500
+    checkpoint_every: int = 500
     """Steps between checkpoints (one is always written at the end)."""
     keep_checkpoints: int = 2
     """Checkpoints kept on disk (oldest deleted first)."""
@@ -120,6 +120,11 @@ class Config:
     """Write TensorBoard event files to RUN/tb."""
     progress: bool = True
     """Show a tqdm progress bar with ETA (process 0)."""
+    force: bool = False
+    """Write into an --out that holds another command's files (a dataset, a report, ...)."""
+    allow_changes: bool = False
+    """Resume although options that shape the run (data, model, seed, batch, schedule) differ from the
+    stored ones; the new values apply from the resumed step."""
 
 
 class NonFiniteLoss(RuntimeError):
@@ -314,7 +319,6 @@ def train(cfg: Config) -> dict[str, float]:
     peak_lr = cfg.lr if cfg.lr is not None else model_config.suggested_lr
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else max(1, round(0.015 * cfg.steps))
     if d.main:
-        print(cfg, flush=True)
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
         checkpoint.write_json(Path(cfg.out) / "train_config.json", dataclasses.asdict(cfg))
 
@@ -342,9 +346,9 @@ def train(cfg: Config) -> dict[str, float]:
         if d.main:
             before = json.loads((resume / "train_config.json").read_text())
             now = json.loads(json.dumps(dataclasses.asdict(cfg)))
-            changed = sorted(k for k in now if before.get(k) != now[k])
+            changed = sorted(k for k in now if before.get(k) != now[k] and k not in RESUMABLE_OPTIONS)
             print(f"resuming {cfg.out} from step {start_step} ({resume.name})"
-                  + (f"; options changed since: {changed}" if changed else ""), flush=True)
+                  + (f"; options changed since: {changed}" if changed else ""), file=sys.stderr, flush=True)
 
     trainable: torch.nn.Module = model
     if cfg.compile:
@@ -439,7 +443,7 @@ def train(cfg: Config) -> dict[str, float]:
                 flags = torch.tensor([float(out_of_time), float(timed)], device=d.device)
                 dist.all_reduce(flags, op=dist.ReduceOp.MAX)  # every process acts at the same step
                 out_of_time, timed = bool(flags[0]), bool(flags[1])
-            if done % cfg.ckpt_every == 0 or done == cfg.steps or out_of_time or timed:
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps or out_of_time or timed:
                 save_checkpoint(cfg, d, model, optimizer, done, train_seconds())
                 while next_timed_checkpoint <= train_seconds():
                     next_timed_checkpoint += 60 * cfg.checkpoint_minutes
@@ -455,10 +459,90 @@ def train(cfg: Config) -> dict[str, float]:
     return row
 
 
-def main(argv: list[str] | None = None) -> int:
-    import tyro
+# Options that do not change what a resumed run computes (how fast, how often it logs, how long).
+RESUMABLE_OPTIONS = ("steps", "time_budget", "checkpoint_minutes", "workers", "verify_data", "skip_bad_shards",
+                     "log_every", "checkpoint_every", "ckpt_every", "keep_checkpoints", "device", "compile", "threads",
+                     "tensorboard", "progress", "force", "allow_changes")
 
-    cfg = tyro.cli(Config, args=list(sys.argv[1:] if argv is None else argv))
+
+def _data_entry(entry: str) -> str:
+    """A dataset path made absolute (so `eval` finds it from any directory); ``module:function`` as is."""
+    return entry if ":" in entry and not os.path.exists(entry) else os.path.abspath(entry)
+
+
+def check_config(cfg: Config) -> Config:
+    """Validate ``cfg`` at the edge, before anything is written; returns it with absolute data paths.
+
+    Raises:
+        UsageError: a value out of range or an unknown model config (exit status 2).
+        CommandError: a --data entry that is not a finished dataset, or an --out that belongs to
+            another command or holds a run started with other options (exit status 1).
+    """
+    from gato.cli import CommandError, UsageError, at_least, check_out_dir, check_unchanged, in_range
+
+    try:
+        model_config = get_config(cfg.config)
+    except KeyError as e:
+        raise UsageError(f"--config {cfg.config}: {e.args[0]}") from None
+    for flag, value, low in (("--steps", cfg.steps, 1), ("--batch-size", cfg.batch_size, 1),
+                             ("--sequence-length", cfg.sequence_length, 2), ("--warmup-steps", cfg.warmup_steps, 0),
+                             ("--log-every", cfg.log_every, 1), ("--checkpoint-every", cfg.checkpoint_every, 1),
+                             ("--keep-checkpoints", cfg.keep_checkpoints, 1), ("--workers", cfg.workers, 0),
+                             ("--threads", cfg.threads, 1), ("--grad-clip", cfg.grad_clip, 0.0),
+                             ("--weight-decay", cfg.weight_decay, 0.0), ("--eps", cfg.eps, 0.0)):
+        at_least(value, low, flag)
+    if cfg.lr is not None and not cfg.lr > 0:
+        raise UsageError(f"--lr {cfg.lr}: must be above 0")
+    if cfg.sequence_length is not None and cfg.sequence_length > model_config.max_len:
+        raise UsageError(f"--sequence-length {cfg.sequence_length}: exceeds {cfg.config}'s max_len "
+                         f"{model_config.max_len}")
+    in_range(cfg.prompt_prob, 0.0, 1.0, "--prompt-prob")
+    in_range(cfg.min_lr_ratio, 0.0, 1.0, "--min-lr-ratio")
+    for i, beta in enumerate(cfg.betas):
+        if not 0.0 <= beta < 1.0:
+            raise UsageError(f"--betas {' '.join(map(str, cfg.betas))}: each must be in [0, 1)")
+    bad_weights = {k: w for k, w in cfg.domain_weights.items() if not w >= 0}
+    if bad_weights:
+        raise UsageError(f"--domain-weights {bad_weights}: weights must be >= 0")
+    if cfg.device not in ("auto", "cpu", "cuda") and not cfg.device.startswith("cuda:"):
+        raise UsageError(f"--device {cfg.device}: use auto, cpu or cuda")
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise CommandError(f"--device {cfg.device}: CUDA is not available on this machine; use --device cpu")
+    for entry in cfg.data:
+        if ":" in entry and not os.path.exists(entry):
+            continue  # a module:function batch source, resolved by gato.data
+        meta = Path(entry) / "metadata.json"
+        if not meta.is_file():
+            why = "no such directory" if not Path(entry).exists() else "not a finished dataset (no metadata.json)"
+            raise CommandError(f"--data {entry}: {why}; build it with `gato generate --task <task> --out {entry}`")
+        try:
+            kept = json.loads(meta.read_text())["filter"]["kept"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise CommandError(f"--data {entry}: unreadable metadata.json ({e}); regenerate the dataset") from None
+        if not kept:
+            raise CommandError(f"--data {entry}: the return filter keeps no episode; regenerate it with more "
+                               "--episodes or with --no-filter")
+    cfg = dataclasses.replace(cfg, data=tuple(_data_entry(e) for e in cfg.data))
+    if check_out_dir(cfg.out, "train", force=cfg.force):
+        stored = Path(cfg.out) / "train_config.json"
+        if stored.is_file():
+            try:
+                before = json.loads(stored.read_text())
+            except ValueError as e:
+                raise CommandError(f"{stored}: unreadable ({e}); give another --out") from None
+            if isinstance(before.get("data"), list):  # runs before absolute paths stored them as given
+                before["data"] = [_data_entry(e) for e in before["data"]]
+            if "ckpt_every" in before:  # the flag's old name
+                before["checkpoint_every"] = before.pop("ckpt_every")
+            check_unchanged(cfg.out, before, dataclasses.asdict(cfg), ignore=RESUMABLE_OPTIONS,
+                            allow=cfg.allow_changes, command="gato train")
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gato.cli import parse
+
+    cfg = check_config(parse(Config, argv, "gato train"))
     train(cfg)
     return 0
 
