@@ -3,7 +3,7 @@
 A **batch source** is anything with
 
 - ``domain: str``, the name its losses are logged under (``"atari"``, ``"vision-language"``...);
-- ``sample(batch_size, rng: np.random.Generator) -> list[gato.sequence.Slots]``, that many
+- ``sample(batch_size, rng: np.random.Generator) -> list[gato.slots.SlotArrays]``, that many
   sequences of at most ``sequence_length`` slots each (unpadded), drawn with ``rng`` only.
 
 Episode datasets become one `EpisodeDatasetSource` per domain (all tasks of that domain, each task
@@ -39,7 +39,7 @@ class BatchSource(Protocol):
 
     domain: str
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.Slots]: ...
+    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.SlotArrays]: ...
 
 
 class EpisodeDatasetSource:
@@ -56,7 +56,7 @@ class EpisodeDatasetSource:
         self.sampler = seq.SequenceSampler(
             list(datasets), seq.SamplerConfig(sequence_length=sequence_length, prompt_prob=prompt_prob))
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.Slots]:
+    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.SlotArrays]:
         # SequenceSampler draws from its public `rng`; point it at the step's generator so that
         # the batch depends on (seed, step) only.
         self.sampler.rng = rng

@@ -123,7 +123,7 @@ def check_prompt_fits(prompt_len: int, max_len: int, what: str) -> None:
 
 
 @torch.inference_mode()
-def greedy_generate(model, prompts: Sequence[seq.Slots], max_new_tokens: int = 40,
+def greedy_generate(model, prompts: Sequence[seq.SlotArrays], max_new_tokens: int = 40,
                     eos: int = TEXT_EOS) -> list[np.ndarray]:
     """Greedy text continuation of each prompt with the KV cache.
 
@@ -170,17 +170,17 @@ def greedy_generate(model, prompts: Sequence[seq.Slots], max_new_tokens: int = 4
     return [np.asarray(t, dtype=np.int64) for t in out]
 
 
-def caption_prompt(image: np.ndarray) -> seq.Slots:
+def caption_prompt(image: np.ndarray) -> seq.SlotArrays:
     """The image's patches, as the caption sequences of `gato.multimodal` start."""
     return seq.segments_to_slots([image], domain="captioning")
 
 
-def vqa_prompt(image: np.ndarray, question: str) -> seq.Slots:
+def vqa_prompt(image: np.ndarray, question: str) -> seq.SlotArrays:
     """Question tokens then patches, as in `gato.multimodal.vqa_slots`."""
     return vqa_slots(image, question_ids(question), None)
 
 
-def text_prompt(prompt: str) -> seq.Slots:
+def text_prompt(prompt: str) -> seq.SlotArrays:
     return seq.segments_to_slots([encode_text(prompt)], domain="text")
 
 

@@ -3,7 +3,7 @@
 Gato trains captioning, visual question answering and text in the same model and the same batches
 as control (docs/spec.md "Sequence layout": up to 5 (image, caption) pairs per captioning
 sequence; a text sequence is a plain run of text tokens). The sources below plug into `gato.data.Mixture`
-(the `gato.data.BatchSource` protocol: ``domain`` and ``sample(batch_size, rng) -> list[Slots]``)
+(the `gato.data.BatchSource` protocol: ``domain`` and ``sample(batch_size, rng) -> list[SlotArrays]``)
 and build their slots with `gato.sequence`'s vision-language helpers.
 
 Caption sequence (domain ``"captioning"``), up to 5 pairs (`gato.sequence.image_text_sequence`)::
@@ -29,7 +29,7 @@ caption and answer so that greedy decoding knows when to stop (`gato.language`).
 answer tokens carry local position -1 (`gato.sequence.segments_to_slots`'s choice for text
 outside a control observation).
 
-Sources (each has ``domain``, ``seq_len``, ``sample(batch_size, rng) -> list[Slots]`` and
+Sources (each has ``domain``, ``seq_len``, ``sample(batch_size, rng) -> list[SlotArrays]`` and
 ``batch(batch_size, rng) -> TokenBatch``):
 
 - `CaptionSource` / `VQASource` over `datasets_gen.coco.CaptionExample` / `VQAExample` lists
@@ -72,7 +72,7 @@ def _num_patches(image: np.ndarray) -> int:
 
 
 def caption_sequence(pairs: Sequence[tuple[np.ndarray, np.ndarray]], seq_len: int,
-                     domain: str = "captioning") -> seq.Slots:
+                     domain: str = "captioning") -> seq.SlotArrays:
     """Pack up to 5 (image, caption ids incl. ``</s>``) pairs, in order, while whole pairs fit.
 
     Raises:
@@ -90,7 +90,7 @@ def caption_sequence(pairs: Sequence[tuple[np.ndarray, np.ndarray]], seq_len: in
 
 
 def vqa_slots(image: np.ndarray, q_ids: np.ndarray, a_ids: np.ndarray | None,
-              domain: str = "vqa") -> seq.Slots:
+              domain: str = "vqa") -> seq.SlotArrays:
     """One VQA example as one segment: question (observation text, local 0..q-1, not a target),
     image patches (local q..q+P-1), then the answer ids (targets, local -1), if given."""
     q, p = len(q_ids), _num_patches(image)
@@ -108,7 +108,7 @@ def vqa_slots(image: np.ndarray, q_ids: np.ndarray, a_ids: np.ndarray | None,
 
 
 def vqa_sequence(triples: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], seq_len: int,
-                 domain: str = "vqa") -> seq.Slots:
+                 domain: str = "vqa") -> seq.SlotArrays:
     """Pack up to 5 (image, question ids, answer ids incl. ``</s>``) triples while they fit.
 
     Raises:
@@ -126,7 +126,7 @@ def vqa_sequence(triples: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], s
             break
         out.append(vqa_slots(image, q_ids, a_ids, domain))
         used += need
-    return seq.Slots.concat(out) if out else seq.Slots.empty(domain)
+    return seq.SlotArrays.concat(out) if out else seq.SlotArrays.empty(domain)
 
 
 # ----------------------------------------------------------------------------- text prompts
@@ -182,7 +182,7 @@ class CaptionSource:
         cap = caps[int(rng.integers(len(caps)))] if self.caption_choice == "random" else caps[0]
         return ex.pixels(self.image_size), caption_ids(cap)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.Slots]:
+    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.SlotArrays]:
         """``batch_size`` captioning sequences of at most ``seq_len`` slots (unpadded)."""
         n = min(self.max_pairs, MAX_PAIRS)
         return [caption_sequence([self._pair(rng) for _ in range(n)], self.seq_len, self.domain)
@@ -222,7 +222,7 @@ class VQASource:
         answer = ex.multiple_choice_answer or ex.answers[0]
         return ex.pixels(self.image_size), question_ids(ex.question), answer_ids(answer)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.Slots]:
+    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.SlotArrays]:
         """``batch_size`` VQA sequences of at most ``seq_len`` slots (unpadded)."""
         n = min(self.max_pairs, MAX_PAIRS)
         return [vqa_sequence([self._triple(rng) for _ in range(n)], self.seq_len, self.domain)
@@ -272,7 +272,7 @@ class TextSource:
             raise ValueError(f"text stream of {len(self.stream)} tokens is not longer than "
                              f"seq_len={self.seq_len}: give more text")
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.Slots]:
+    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.SlotArrays]:
         """``batch_size`` random windows of ``seq_len`` text tokens."""
         starts = rng.integers(0, len(self.stream) - self.seq_len + 1, size=batch_size)
         return [seq.text_sequence(self.stream[s:s + self.seq_len], self.seq_len, domain=self.domain)

@@ -139,7 +139,7 @@ def open_prompt_dataset(path: str | os.PathLike, task_id: str | None = None):
 
 
 def load_prompt(dataset: Any, max_slots: int, *, from_end: bool = False,
-                task_id: str | None = None) -> sq.Slots:
+                task_id: str | None = None) -> sq.SlotArrays:
     """The prompt: whole timesteps of the best (highest-return) episode of an expert dataset.
 
     Args:
@@ -192,8 +192,8 @@ class GatoState:
 
     cache: Any
     prompt_cache: Any
-    context: list[list[sq.Slots]]
-    steps: list[list[sq.Slots]]
+    context: list[list[sq.SlotArrays]]
+    steps: list[list[sq.SlotArrays]]
     pending: list[int | None]
     rngs: list[np.random.Generator]
     num_slides: int = 0
@@ -203,13 +203,13 @@ def _rng(seed: int | None) -> np.random.Generator:
     return np.random.default_rng(None if seed is None else [int(seed), 0x6A70])
 
 
-def _drop_last_slot(s: sq.Slots) -> sq.Slots:
+def _drop_last_slot(s: sq.SlotArrays) -> sq.SlotArrays:
     """``s`` without its last slot (a token slot, never a patch)."""
-    return sq.Slots(s.tokens[:-1], s.is_patch[:-1], s.patches, s.patch_positions[:-1], s.local_positions[:-1],
+    return sq.SlotArrays(s.tokens[:-1], s.is_patch[:-1], s.patches, s.patch_positions[:-1], s.local_positions[:-1],
                     s.is_action[:-1], s.is_target[:-1], np.array([len(s) - 1], np.int64), s.domain)
 
 
-def _slots_len(parts: Sequence[sq.Slots]) -> int:
+def _slots_len(parts: Sequence[sq.SlotArrays]) -> int:
     return sum(len(p) for p in parts)
 
 
@@ -238,7 +238,7 @@ class GatoPolicy(Policy):
     """
 
     def __init__(self, model, task_id: str, observation_space: Any, action_space: Any,
-                 prompt: sq.Slots | None = None, *, context: int | None = None, temperature: float = 1.0,
+                 prompt: sq.SlotArrays | None = None, *, context: int | None = None, temperature: float = 1.0,
                  decoding: dict[str, str] | None = None,
                  use_cache: bool = True, slide: str = "reprefill", slide_keep: float = 0.5,
                  name: str = "gato"):
@@ -254,7 +254,7 @@ class GatoPolicy(Policy):
         if self.decoding["discrete"] in ("mean", "median"):
             raise ValueError(f"decoding discrete={self.decoding['discrete']!r}: mean and median need ordered "
                              "bins; use sample or argmax for discrete actions")
-        if "sample" in self.decoding.values() and self.temperature <= 0:
+        if self.decoding.values() and "sample" in self.decoding.values() and self.temperature <= 0:
             raise ValueError(f"temperature must be > 0 for sample decoding, got {temperature}")
         self.use_cache = use_cache
         if slide not in ("reprefill", "drop"):
@@ -268,7 +268,7 @@ class GatoPolicy(Policy):
         try:
             self.obs_spec = sq.ObservationSpec.from_space(observation_space)
             self.action_space = action_space
-            self.action_kind = sq.ActionSpec.from_space(action_space).kind  # validates the space
+            sq.ActionSpec.from_space(action_space)  # validates the space
         except (ValueError, TypeError) as e:
             raise UnsupportedTaskError(f"task {task_id!r} cannot be represented by this checkpoint: {e}") from e
         self.ranges = sq.action_token_ranges(action_space)  # [(lo, hi)] per action token
@@ -277,7 +277,7 @@ class GatoPolicy(Policy):
         if max(hi for _, hi in self.ranges) > vocab:
             raise UnsupportedTaskError(f"task {task_id!r}: action ids up to {max(hi for _, hi in self.ranges)} "
                                        f"exceed the checkpoint's vocabulary of {vocab}")
-        self.prompt = prompt if prompt is not None else sq.Slots.empty()
+        self.prompt = prompt if prompt is not None else sq.SlotArrays.empty()
         # One step's slots, with the prompt's mean text length (missions vary per episode;
         # `_make_room` uses each step's real length).
         text_slots = int(np.count_nonzero(self.prompt.is_target & ~self.prompt.is_action)) // max(1, self.prompt.num_timesteps)
@@ -298,17 +298,17 @@ class GatoPolicy(Policy):
     def device(self) -> torch.device:
         return self.model.token_embedding.weight.device
 
-    def _batch(self, parts: Sequence[sq.Slots]):
+    def _batch(self, parts: Sequence[sq.SlotArrays]):
         """Equal-length slot runs -> model inputs (B, T) on the model's device."""
         return sq.collate(list(parts)).to(self.device)
 
     @torch.inference_mode()
-    def _decode(self, state: GatoState, rows: list[int], new: list[sq.Slots]) -> torch.Tensor:
+    def _decode(self, state: GatoState, rows: list[int], new: list[sq.SlotArrays]) -> torch.Tensor:
         """Feed ``new[k]`` to env ``rows[k]``; returns the last new slot's hidden state per row (B', D)."""
         for j, s in zip(rows, new):
             state.context[j].append(s)
         if not self.use_cache:  # recompute every row's whole context
-            runs = [sq.Slots.concat(state.context[j]) for j in rows]
+            runs = [sq.SlotArrays.concat(state.context[j]) for j in rows]
             batch = sq.collate(runs).to(self.device)
             hidden = self.model.trunk(self.model.embed(batch))  # (B', L, D)
             last = torch.tensor([len(r) - 1 for r in runs], device=self.device)
@@ -327,21 +327,16 @@ class GatoPolicy(Policy):
         lo, hi = self.ranges[k]
         return self.model.logits(hidden, vocab_range=(lo, hi)).float().cpu().numpy()
 
-    def _sample(self, state: GatoState, rows: list[int], hidden: torch.Tensor, k: int) -> np.ndarray:
-        """Action token ``k`` of each row, restricted to its legal range, decoded per ``decoding`` (B',) int64."""
+    def _sample(self, state: GatoState, rows: list[int], hidden: torch.Tensor, k: int,
+                deterministic: bool) -> np.ndarray:
+        """Action token ``k`` of each row, restricted to its legal range (B',) int64."""
         lo, hi = self.ranges[k]
         logits = self._logits(hidden, k)  # (B', hi - lo)
-        mode = self.decoding[self.action_kind]
-        if mode == "argmax":
+        if deterministic or self.temperature <= 0:
             return lo + logits.argmax(-1)
-        if mode == "sample":
-            gumbel = np.stack([state.rngs[j].gumbel(size=hi - lo) for j in rows])  # Gumbel-max sampling
-            return lo + (logits / self.temperature + gumbel).argmax(-1)
-        p = np.exp(logits - logits.max(-1, keepdims=True))
-        p /= p.sum(-1, keepdims=True)
-        if mode == "mean":
-            return lo + np.rint(p @ np.arange(hi - lo, dtype=np.float64)).astype(np.int64)
-        return lo + (p.cumsum(-1) < 0.5).sum(-1).clip(max=hi - lo - 1)  # median
+        z = logits / self.temperature
+        gumbel = np.stack([state.rngs[j].gumbel(size=hi - lo) for j in rows])  # Gumbel-max sampling
+        return lo + (z + gumbel).argmax(-1)
 
     def _start_episode(self, state: GatoState, j: int) -> None:
         state.context[j] = [self.prompt] if len(self.prompt) else []
@@ -382,7 +377,7 @@ class GatoPolicy(Policy):
         self._start_episode(state, j)
         state.steps[j] = kept
         if kept:
-            run = sq.Slots.concat(kept)
+            run = sq.SlotArrays.concat(kept)
             self._decode(state, [j], [run]) if state.cache is not None else state.context[j].append(run)
 
     # ---- Policy interface ---------------------------------------------------------------------
@@ -424,7 +419,7 @@ class GatoPolicy(Policy):
             room = len(s) + self.num_action_tokens + (state.pending[j] is not None)
             self._make_room(state, j, room)
             if state.pending[j] is not None:
-                s = sq.Slots.concat([sq.action_slots(np.array([state.pending[j]]), self.num_action_tokens - 1), s])
+                s = sq.SlotArrays.concat([sq.action_slots(np.array([state.pending[j]]), self.num_action_tokens - 1), s])
                 state.pending[j] = None
             new.append(s)
         rows = list(range(n))
@@ -432,12 +427,12 @@ class GatoPolicy(Policy):
         # 2. action tokens one at a time, each in its legal range
         tokens = np.empty((n, self.num_action_tokens), np.int64)
         for k in range(self.num_action_tokens):
-            tokens[:, k] = self._sample(state, rows, hidden, k)
+            tokens[:, k] = self._sample(state, rows, hidden, k, deterministic)
             if k + 1 < self.num_action_tokens:
                 hidden = self._decode(state, rows, [sq.action_slots(tokens[j, k:k + 1], k) for j in rows])
         for j in rows:  # the last token is fed with the next observation
             state.pending[j] = int(tokens[j, -1])
-            step = sq.Slots.concat([obs_parts[j], sq.action_slots(tokens[j])])
+            step = sq.SlotArrays.concat([obs_parts[j], sq.action_slots(tokens[j])])
             step.timestep_lengths = np.array([len(step)], np.int64)
             state.steps[j].append(step)
         return sq.decode_action(tokens, self.action_space), state

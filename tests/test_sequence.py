@@ -138,7 +138,7 @@ def test_encode_observation_matches_episode_layout():
     np.testing.assert_array_equal(one.tokens, full.tokens[:n])
     np.testing.assert_array_equal(one.patches, full.patches)
     np.testing.assert_array_equal(one.local_positions, full.local_positions[:n])
-    step = sq.Slots.concat([one, sq.action_slots(np.array([33026]))])
+    step = sq.SlotArrays.concat([one, sq.action_slots(np.array([33026]))])
     np.testing.assert_array_equal(step.tokens, full.tokens)
     np.testing.assert_array_equal(step.is_target, full.is_target)
     with pytest.raises(ValueError, match="space keys"):

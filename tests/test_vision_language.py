@@ -296,7 +296,7 @@ def test_greedy_generation_with_kv_cache_equals_full_forward():
                 h = model.trunk(model.embed(seq.collate([cur])))
                 t = int(model.logits(h[0, -1], vocab_range=(0, 32000)).argmax())
                 want.append(t)
-                cur = seq.Slots.concat([cur, seq.segments_to_slots([np.array([t])])])
+                cur = seq.SlotArrays.concat([cur, seq.segments_to_slots([np.array([t])])])
         assert ids.tolist() == want
 
 
