@@ -254,7 +254,7 @@ class GatoPolicy(Policy):
         if self.decoding["discrete"] in ("mean", "median"):
             raise ValueError(f"decoding discrete={self.decoding['discrete']!r}: mean and median need ordered "
                              "bins; use sample or argmax for discrete actions")
-        if self.decoding.values() and "sample" in self.decoding.values() and self.temperature <= 0:
+        if "sample" in self.decoding.values() and self.temperature <= 0:
             raise ValueError(f"temperature must be > 0 for sample decoding, got {temperature}")
         self.use_cache = use_cache
         if slide not in ("reprefill", "drop"):
@@ -268,7 +268,7 @@ class GatoPolicy(Policy):
         try:
             self.obs_spec = sq.ObservationSpec.from_space(observation_space)
             self.action_space = action_space
-            sq.ActionSpec.from_space(action_space)  # validates the space
+            self.action_kind = sq.ActionSpec.from_space(action_space).kind  # validates the space
         except (ValueError, TypeError) as e:
             raise UnsupportedTaskError(f"task {task_id!r} cannot be represented by this checkpoint: {e}") from e
         self.ranges = sq.action_token_ranges(action_space)  # [(lo, hi)] per action token
@@ -327,16 +327,21 @@ class GatoPolicy(Policy):
         lo, hi = self.ranges[k]
         return self.model.logits(hidden, vocab_range=(lo, hi)).float().cpu().numpy()
 
-    def _sample(self, state: GatoState, rows: list[int], hidden: torch.Tensor, k: int,
-                deterministic: bool) -> np.ndarray:
-        """Action token ``k`` of each row, restricted to its legal range (B',) int64."""
+    def _sample(self, state: GatoState, rows: list[int], hidden: torch.Tensor, k: int) -> np.ndarray:
+        """Action token ``k`` of each row, restricted to its legal range, decoded per ``decoding`` (B',) int64."""
         lo, hi = self.ranges[k]
         logits = self._logits(hidden, k)  # (B', hi - lo)
-        if deterministic or self.temperature <= 0:
+        mode = self.decoding[self.action_kind]
+        if mode == "argmax":
             return lo + logits.argmax(-1)
-        z = logits / self.temperature
-        gumbel = np.stack([state.rngs[j].gumbel(size=hi - lo) for j in rows])  # Gumbel-max sampling
-        return lo + (z + gumbel).argmax(-1)
+        if mode == "sample":
+            gumbel = np.stack([state.rngs[j].gumbel(size=hi - lo) for j in rows])  # Gumbel-max sampling
+            return lo + (logits / self.temperature + gumbel).argmax(-1)
+        p = np.exp(logits - logits.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        if mode == "mean":
+            return lo + np.rint(p @ np.arange(hi - lo, dtype=np.float64)).astype(np.int64)
+        return lo + (p.cumsum(-1) < 0.5).sum(-1).clip(max=hi - lo - 1)  # median
 
     def _start_episode(self, state: GatoState, j: int) -> None:
         state.context[j] = [self.prompt] if len(self.prompt) else []
@@ -427,7 +432,7 @@ class GatoPolicy(Policy):
         # 2. action tokens one at a time, each in its legal range
         tokens = np.empty((n, self.num_action_tokens), np.int64)
         for k in range(self.num_action_tokens):
-            tokens[:, k] = self._sample(state, rows, hidden, k, deterministic)
+            tokens[:, k] = self._sample(state, rows, hidden, k)
             if k + 1 < self.num_action_tokens:
                 hidden = self._decode(state, rows, [sq.action_slots(tokens[j, k:k + 1], k) for j in rows])
         for j in rows:  # the last token is fed with the next observation

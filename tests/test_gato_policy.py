@@ -79,7 +79,7 @@ def record_logits(policy: GatoPolicy) -> list[np.ndarray]:
 def test_actions_are_legal_for_discrete_and_box(model, continuous):
     env = FakeEnv(continuous_actions=continuous)
     pi = GatoPolicy(model, TASK, env.observation_space, env.action_space, prompt_for(env), temperature=5.0)
-    actions, _ = run(pi, observations(4, 6), deterministic=False)
+    actions, _ = run(pi, observations(4, 6))
     if continuous:
         assert actions.shape == (6, 4, 2) and actions.dtype == np.float32
         assert np.all(np.abs(actions) < 1.0)
@@ -112,7 +112,8 @@ def test_cached_step_equals_uncached_recomputation(model, continuous):
 
 def test_episode_start_resets_only_that_env(model):
     env = FakeEnv()
-    pi = GatoPolicy(model, TASK, env.observation_space, env.action_space, prompt_for(env))
+    pi = GatoPolicy(model, TASK, env.observation_space, env.action_space, prompt_for(env),
+                    decoding={"discrete": "argmax"})  # no sampling state: only the context matters
     obs = observations(2, 8)
     both, state = run(pi, obs, starts={5: [0]})
     alone, _ = run(pi, obs)  # no reset
@@ -170,3 +171,77 @@ def test_trained_tasks_from_the_train_config(tmp_path):
     cfg = {"data": [str(ds), "gato.multimodal:vl_text_sources", str(tmp_path / "dmc-cartpole-balance-expert")]}
     assert trained_tasks(cfg) == {"metaworld-reach": str(ds),
                                   "dmc-cartpole-balance": str(tmp_path / "dmc-cartpole-balance-expert")}
+
+
+# ---- decoding: every mode against logits whose answer is computed by hand -----------------------
+
+
+def fixed_logits(policy: GatoPolicy, table: np.ndarray) -> None:
+    """Make every action token's logits ``table`` (B, hi - lo), whatever the model says."""
+    policy._logits = lambda hidden, k: table.copy()
+
+
+def test_every_continuous_decoding_mode_on_known_logits(model):
+    env = FakeEnv(continuous_actions=True)
+    n = tk.NUM_BINS
+    logits = np.full((1, n), -1e9, np.float32)
+    # mass 0.5 on bin 100, 0.3 on bin 900, 0.2 on bin 1000 (log-probabilities as logits)
+    logits[0, [100, 900, 1000]] = np.log([0.5, 0.3, 0.2])
+    want = {"argmax": 100, "mean": round(0.5 * 100 + 0.3 * 900 + 0.2 * 1000),  # 520
+            "median": 100}  # cumulative mass reaches 1/2 at bin 100
+    for mode, bin_ in want.items():
+        pi = GatoPolicy(model, TASK, env.observation_space, env.action_space, prompt_for(env),
+                        decoding={"continuous": mode})
+        fixed_logits(pi, logits)
+        actions, state = run(pi, observations(1, 1))
+        centre = (bin_ + 0.5) / n * 2 - 1
+        np.testing.assert_allclose(actions[0, 0], [centre, centre], atol=1e-6, err_msg=mode)
+    logits[0, 100] = np.log(0.45)  # now the median moves to the second bin
+    pi = GatoPolicy(model, TASK, env.observation_space, env.action_space, decoding={"continuous": "median"})
+    fixed_logits(pi, logits)
+    actions, _ = run(pi, observations(1, 1))
+    np.testing.assert_allclose(actions[0, 0, 0], (900 + 0.5) / n * 2 - 1, atol=1e-6)
+
+
+def test_sampling_follows_the_softmax_and_argmax_takes_the_mode(model):
+    env = FakeEnv()
+    logits = np.log(np.array([[0.1, 0.6, 0.3]] * 400, np.float32))
+    pi = GatoPolicy(model, TASK, env.observation_space, env.action_space, decoding={"discrete": "sample"})
+    fixed_logits(pi, logits)
+    actions, _ = run(pi, observations(400, 1))
+    freq = np.bincount(actions[0], minlength=3) / 400
+    np.testing.assert_allclose(freq, [0.1, 0.6, 0.3], atol=0.07)  # ~3 standard errors
+    pi = GatoPolicy(model, TASK, env.observation_space, env.action_space, temperature=0.05)
+    fixed_logits(pi, logits)
+    assert (run(pi, observations(400, 1))[0] == 1).all()  # a cold softmax is the argmax
+    pi = GatoPolicy(model, TASK, env.observation_space, env.action_space, decoding={"discrete": "argmax"})
+    fixed_logits(pi, logits)
+    assert (run(pi, observations(400, 1))[0] == 1).all()
+
+
+def test_bad_decoding_options_are_named(model):
+    env = FakeEnv()
+    with pytest.raises(ValueError, match="discrete='mean'"):
+        GatoPolicy(model, TASK, env.observation_space, env.action_space, decoding={"discrete": "mean"})
+    with pytest.raises(ValueError, match="'greedy'"):
+        GatoPolicy(model, TASK, env.observation_space, env.action_space, decoding={"continuous": "greedy"})
+    with pytest.raises(ValueError, match="temperature"):
+        GatoPolicy(model, TASK, env.observation_space, env.action_space, temperature=0.0)
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_the_policy_context_equals_the_training_tokenization(model, continuous):
+    """What the model saw while acting is exactly `episode_to_slots` of the same trajectory."""
+    env = FakeEnv(continuous_actions=continuous)
+    pi = GatoPolicy(model, TASK, env.observation_space, env.action_space)
+    obs = observations(2, 5)
+    actions, state = run(pi, obs)
+    for j in range(2):
+        acted = sq.SlotArrays.concat(state.steps[j])
+        ep = Episode(TASK, {"continuous": np.stack([o["continuous"][j] for o in obs]),
+                            "discrete": np.stack([o["discrete"][j] for o in obs]),
+                            "text": ["go"] * 5},
+                     actions[:, j], np.zeros(5, np.float32), np.zeros(5, bool), np.zeros(5, bool))
+        trained = sq.episode_to_slots(ep, action_space=env.action_space)
+        for field in ("tokens", "is_patch", "local_positions", "is_action", "is_target", "timestep_lengths"):
+            np.testing.assert_array_equal(getattr(acted, field), getattr(trained, field), err_msg=field)
