@@ -1,6 +1,6 @@
 """`gato train-expert`: train an RL expert with stable-baselines3, resumably.
 
-    gato train-expert --task dmc-cartpole-balance --steps 30000 --out runs/experts/dmc-cartpole-balance
+    gato train-expert --task dmc-cartpole-balance --env-steps 30000 --out runs/experts/dmc-cartpole-balance
 
 Algorithms and hyperparameters per domain (``--algo auto``):
 
@@ -55,7 +55,7 @@ class Config:
 
     task: str
     """registry task id, e.g. ``dmc-cartpole-balance``, ``atari-pong``, ``babyai-goto``."""
-    steps: int = 100_000
+    env_steps: int = 100_000
     """total environment steps (summed over envs); a resumed run trains up to this number."""
     out: str = ""
     """run directory (default ``runs/experts/<task>``)."""
@@ -79,6 +79,46 @@ class Config:
     """write the measured expert return into ``eval/references.json``."""
     progress: bool = True
     """show a tqdm progress bar."""
+    force: bool = False
+    """write into an --out that holds another command's files."""
+    allow_changes: bool = False
+    """resume although --algo, --seed, --hp or --eval-max-steps differ from the stored run's."""
+
+
+# Options whose change does not make a resumed run another run.
+RESUMABLE_OPTIONS = ("env_steps", "steps", "checkpoint_every", "eval_episodes", "threads", "zoo", "update_references",
+                     "progress", "force", "allow_changes", "out", "n_envs", "hyperparameters", "command")
+
+
+def check_config(cfg: Config) -> tuple[Path, dict[str, Any]]:
+    """Validate ``cfg`` before anything is written; returns the run directory and the --hp overrides."""
+    from gato.cli import UsageError, at_least, check_out_dir, check_task, check_unchanged
+
+    check_task(cfg.task)
+    for flag, value in (("--env-steps", cfg.env_steps), ("--checkpoint-every", cfg.checkpoint_every),
+                        ("--eval-episodes", cfg.eval_episodes), ("--eval-max-steps", cfg.eval_max_steps),
+                        ("--threads", cfg.threads)):
+        at_least(value, 1, flag)
+    try:
+        hp = json.loads(cfg.hp)
+    except ValueError as e:
+        raise UsageError(f"--hp {cfg.hp}: not JSON ({e}); e.g. --hp '{{\"train_freq\": 2}}'") from None
+    if not isinstance(hp, dict):
+        raise UsageError(f"--hp {cfg.hp}: must be a JSON object of SB3 constructor arguments")
+    domain = domain_of(cfg.task)
+    if cfg.algo == "sac" and domain != "dmc":
+        raise UsageError(f"--algo sac: needs continuous actions; {cfg.task} has discrete ones (use ppo or dqn)")
+    if cfg.algo == "dqn" and domain == "dmc":
+        raise UsageError(f"--algo dqn: needs discrete actions; {cfg.task} has continuous ones (use sac or ppo)")
+    out = Path(cfg.out or f"runs/experts/{cfg.task}")
+    if check_out_dir(str(out), "train-expert", force=cfg.force) and (out / "config.json").is_file():
+        before = json.loads((out / "config.json").read_text())
+        if "steps" in before and "env_steps" not in before:  # the flag's old name
+            before["env_steps"] = before.pop("steps")
+        now = {**asdict(cfg), "algo": cfg.algo if cfg.algo != "auto" else ("sac" if domain == "dmc" else "ppo")}
+        check_unchanged(str(out), before, now, ignore=RESUMABLE_OPTIONS, allow=cfg.allow_changes,
+                        command="gato train-expert")
+    return out, hp
 
 
 # ----------------------------------------------------------------------------- envs
@@ -293,7 +333,7 @@ def _publish(cfg: Config, out: Path) -> None:
             tmp = dst / f"{name}.tmp"
             shutil.copyfile(out / name, tmp)
             os.replace(tmp, dst / name)
-        print(f"copied to {dst}")
+        print(f"copied to {dst}", file=sys.stderr)
 
 
 def train(cfg: Config, command: str) -> dict[str, Any]:
@@ -301,22 +341,24 @@ def train(cfg: Config, command: str) -> dict[str, Any]:
     import stable_baselines3 as sb3
     import torch
 
+    out, hp = check_config(cfg)
     torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out or f"runs/experts/{cfg.task}")
     out.mkdir(parents=True, exist_ok=True)
     domain = domain_of(cfg.task)
     algo = cfg.algo if cfg.algo != "auto" else ("sac" if domain == "dmc" else "ppo")
-    kwargs, n_envs = hyperparameters(domain, algo, cfg.steps)
-    kwargs.update(json.loads(cfg.hp))
+    kwargs, n_envs = hyperparameters(domain, algo, cfg.env_steps)
+    kwargs.update(hp)
     cls = {"sac": sb3.SAC, "ppo": sb3.PPO, "dqn": sb3.DQN}[algo]
-    atomic_write_json(str(out / "config.json"), {**asdict(cfg), "algo": algo, "n_envs": n_envs,
+    atomic_write_json(str(out / "config.json"), {**asdict(cfg), "algo": algo,
+                                                 "out": os.path.abspath(out), "n_envs": n_envs,
                                                  "hyperparameters": {k: repr(v) for k, v in kwargs.items()},
                                                  "command": command})
     done_path = out / "expert.json"
     if done_path.exists() and (out / "model.zip").exists():
         done = json.loads(done_path.read_text())
-        if done.get("steps", 0) >= cfg.steps and done.get("episodes") == cfg.eval_episodes:
-            print(f"{out} is finished ({done['steps']} steps, return {done['return_mean']:.3f}); nothing to do")
+        if done.get("steps", 0) >= cfg.env_steps and done.get("episodes") == cfg.eval_episodes:
+            print(f"{out} is finished ({done['steps']} steps, return {done['return_mean']:.3f}); nothing to do",
+                  file=sys.stderr)
             _publish(cfg, out)
             return done
     venv = make_vec_env(cfg.task, n_envs, cfg.seed)
@@ -325,15 +367,15 @@ def train(cfg: Config, command: str) -> dict[str, Any]:
         model = cls.load(str(ckpt / "model.zip"), env=venv, device="cpu", tensorboard_log=str(out / "tb"))
         if (ckpt / "replay_buffer.pkl").exists():
             model.load_replay_buffer(str(ckpt / "replay_buffer.pkl"))
-        print(f"resuming from {ckpt / 'model.zip'} at step {model.num_timesteps}")
+        print(f"resuming from {ckpt / 'model.zip'} at step {model.num_timesteps}", file=sys.stderr)
     else:
         policy = kwargs.pop("policy")
         model = cls(policy, venv, seed=cfg.seed, device="cpu", tensorboard_log=str(out / "tb"), verbose=0, **kwargs)
     start = model.num_timesteps
     t0 = time.time()
-    if start < cfg.steps:
-        cb = _callbacks(ckpt, cfg.checkpoint_every, cfg.steps, start, cfg.progress)
-        model.learn(cfg.steps - start, callback=cb, reset_num_timesteps=False, tb_log_name="run")
+    if start < cfg.env_steps:
+        cb = _callbacks(ckpt, cfg.checkpoint_every, cfg.env_steps, start, cfg.progress)
+        model.learn(cfg.env_steps - start, callback=cb, reset_num_timesteps=False, tb_log_name="run")
     seconds = time.time() - t0
     venv.close()
     eval_seed = cfg.seed + 10_000
@@ -358,11 +400,10 @@ def train(cfg: Config, command: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import tyro
+    from gato.cli import parse
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    cfg = tyro.cli(Config, args=argv)
-    print(cfg)
+    cfg = parse(Config, argv, "gato train-expert")
     train(cfg, "gato train-expert " + shlex.join(argv))
     return 0
 

@@ -10,7 +10,7 @@ export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 GATO="${GATO:-.venv/bin/gato}"
 run() {  # task steps [extra args]
   local task="$1" steps="$2"; shift 2
-  nice -n 10 "$GATO" train-expert --task "$task" --steps "$steps" --out "runs/experts/$task" --zoo --no-progress "$@" \
+  nice -n 10 "$GATO" train-expert --task "$task" --env-steps "$steps" --out "runs/experts/$task" --zoo --no-progress "$@" \
     || echo "FAILED $task"
 }
 run dmc-cartpole-balance 30000   # first run to 15000 (return 694.9), then resumed to 30000 by this line

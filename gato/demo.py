@@ -48,10 +48,14 @@ DEFAULT_SUITE: tuple[str, ...] = (
     "atari-breakout",
 )
 SMOKE_SUITE: tuple[str, ...] = ("dmc-cartpole-balance", "metaworld-reach")
-# Expert episodes per task by domain (cheap to generate: BabyAI ~0.05 s, Meta-World ~0.5 s, DMC ~2 s,
-# Breakout ~2 s per episode) and episodes per shard.
-DATA_EPISODES = {"babyai": 256, "metaworld": 16, "dmc": 6, "atari": 2}
-SHARD_SIZE = {"babyai": 64, "metaworld": 4, "dmc": 2, "atari": 1}
+# Expert episodes per task by domain, enough that the evaluation goals lie inside the training
+# distribution (each Meta-World episode is one goal; each BabyAI episode one layout), and episodes per
+# shard. Cheap to generate on 2 processes: BabyAI ~0.05 s, Meta-World ~0.5 s, DMC ~1 s, Breakout ~2 s
+# per episode.
+DATA_EPISODES = {"babyai": 2000, "metaworld": 100, "dmc": 20, "atari": 6}
+SHARD_SIZE = {"babyai": 250, "metaworld": 10, "dmc": 5, "atari": 1}
+# Evaluation episodes per task (held-out seeds): 20, and more where episodes are short.
+EVAL_EPISODES = {"babyai": 100}
 
 
 def run_suite(
@@ -102,8 +106,10 @@ class DemoConfig:
     """Multiplies the episode counts (``data_episodes``)."""
     data_episodes: dict[str, int] = dataclasses.field(default_factory=lambda: dict(DATA_EPISODES))
     """Expert episodes per task, by domain."""
-    episodes: int = 5
-    """Evaluation episodes per task (held-out seeds)."""
+    episodes: int = 20
+    """Evaluation episodes per task (held-out seeds), for domains not in ``eval_episodes``."""
+    eval_episodes: dict[str, int] = dataclasses.field(default_factory=lambda: dict(EVAL_EPISODES))
+    """Evaluation episodes per task by domain (short-episode domains get more)."""
     seed: int = 10_000
     """Evaluation episode i resets with seed + i."""
     baselines: bool = True
@@ -113,19 +119,20 @@ class DemoConfig:
     language_weight: float = 0.05
     """Sampling weight of each vision-language / text domain (control domains weigh 1)."""
     domain_weights: dict[str, float] = dataclasses.field(
-        default_factory=lambda: {"babyai": 2.0, "metaworld": 2.0, "atari": 0.3})
+        default_factory=lambda: {"babyai": 0.5, "metaworld": 2.0, "atari": 0.5})
     """Sampling weight of control domains other than 1 (applied to the domains the suite trains on).
-    A BabyAI sequence holds ~3 action targets (a timestep is ~160 slots), a Meta-World one ~11
-    timesteps of 2 tasks; Breakout's image patches cost ~10x a state token and it is the one task not
-    expected to reach 50% in 30 CPU minutes."""
+    The trainer averages the loss per sequence, so a weight is the domain's share of the gradient:
+    Meta-World's two tasks get the most, BabyAI (learned in a few hundred steps) and Breakout (image
+    patches cost ~10x a state token per step) the least."""
     batch_size: int = 8
     """Training sequences per step."""
     lr: float | None = 2e-3
     """Peak learning rate (None: the model config's); warm-up is the trainer's 1.5% of steps."""
     train_steps: int | None = None
-    """Training steps; None: calibrated on the first run to fill the time budget (then kept for reruns)."""
-    train_fraction: float = 0.8
-    """Share of the budget left after data generation that goes to training (the rest: evaluation)."""
+    """Training steps on a step schedule; None: the trainer's wall-clock schedule (``--time-budget``)
+    fills what data, baselines and ``eval_minutes`` leave of the budget."""
+    eval_minutes: float = 7.0
+    """Time kept for the Gato evaluation and the language metrics after training."""
     max_steps: int | None = None
     """Cap on episode length for data and evaluation (smoke runs; scores then are not comparable)."""
     atari_eval_steps: int = 2000
@@ -145,7 +152,8 @@ def smoke_config(cfg: DemoConfig) -> DemoConfig:
         cfg, tasks=SMOKE_SUITE if cfg.tasks == DEFAULT_SUITE else cfg.tasks, minutes=min(cfg.minutes, 3.0),
         config="gato-tiny", data_dir="data/demo-smoke" if cfg.data_dir == DemoConfig.data_dir else cfg.data_dir,
         out_dir="runs/demo-smoke" if cfg.out_dir == DemoConfig.out_dir else cfg.out_dir,
-        data_episodes={d: 2 for d in DATA_EPISODES}, episodes=2, baselines=False, language=False, batch_size=4,
+        data_episodes={d: 2 for d in DATA_EPISODES}, episodes=2, eval_episodes={}, baselines=False,
+        language=False, batch_size=4, eval_minutes=0.5,
         max_steps=cfg.max_steps or 40, threads=1, train_steps=cfg.train_steps or 8)
 
 
@@ -180,10 +188,11 @@ def build_datasets(cfg: DemoConfig, log=print) -> dict[str, str]:
         out = os.path.join(data_root(cfg), task_id)
         if not os.path.isfile(os.path.join(out, "metadata.json")):
             t0 = time.perf_counter()
+            workers = max(1, min(cfg.threads, n // shard))
             gen = GenConfig(task=task_id, policy="expert", episodes=n, out=out, shard_size=shard,
-                            max_steps=cfg.max_steps)
+                            max_steps=cfg.max_steps, workers=workers)
             command = (f"gato generate --task {task_id} --policy expert --episodes {n} --shard-size {shard} "
-                       f"--out {out}" + (f" --max-steps {cfg.max_steps}" if cfg.max_steps else ""))
+                       f"--workers {workers} --out {out}" + (f" --max-steps {cfg.max_steps}" if cfg.max_steps else ""))
             try:
                 meta = generate(gen, command)
             except NoExpertError as e:
@@ -198,33 +207,6 @@ def build_datasets(cfg: DemoConfig, log=print) -> dict[str, str]:
     return paths
 
 
-def calibrate_steps_per_s(cfg: DemoConfig, data: list[str], weights: dict[str, float] | None = None,
-                          log=print, steps: int = 6) -> float:
-    """Training steps/s of this model on this data mixture, timed over ``steps`` steps after one warm-up."""
-    import torch
-
-    from gato import data as gdata
-    from gato.configs import get_config
-    from gato.model import GatoModel
-
-    mc = get_config(cfg.config)
-    torch.set_num_threads(cfg.threads)
-    mixture = gdata.Mixture(gdata.build_sources(data, mc.max_len), mc.max_len, weights, seed=0)
-    model = GatoModel(mc)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    times = []
-    for i in range(steps + 1):
-        t0 = time.perf_counter()
-        loss, _ = model(mixture.next_batch(cfg.batch_size))
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        times.append(time.perf_counter() - t0)
-    rate = 1.0 / max(1e-6, sum(times[1:]) / steps)
-    log(f"calibration: {rate:.2f} training steps/s ({cfg.config}, batch {cfg.batch_size} x {mc.max_len} slots)")
-    return rate
-
-
 def train_weights(cfg: DemoConfig, datasets: dict[str, str]) -> dict[str, float]:
     """The trainer's ``--domain-weights``: language domains (if on) and ``domain_weights`` of trained domains."""
     weights = {d: cfg.language_weight for d in ("captioning", "vqa", "text")} if cfg.language else {}
@@ -234,10 +216,11 @@ def train_weights(cfg: DemoConfig, datasets: dict[str, str]) -> dict[str, float]
 
 
 def train_model(cfg: DemoConfig, datasets: dict[str, str], seconds: float, log=print) -> Path:
-    """Stage 2: `gato train` in a subprocess, stopped after ``seconds`` (its last checkpoint stays).
+    """Stage 2: `gato train` in a subprocess on a wall-clock schedule of ``seconds`` (``--time-budget``).
 
-    The step count is fixed on the first run (calibrated to the time budget) and saved in
-    ``demo_state.json``, so a rerun resumes the same schedule.
+    The time budget is fixed on the first run and saved in ``demo_state.json``: a rerun resumes the
+    same schedule from the last checkpoint (the trainer counts the seconds already spent).
+    With ``train_steps`` the schedule is a fixed step count instead.
     """
     run = Path(cfg.out_dir) / "model"
     state_path = Path(cfg.out_dir) / "demo_state.json"
@@ -246,33 +229,37 @@ def train_model(cfg: DemoConfig, datasets: dict[str, str], seconds: float, log=p
     if cfg.language:
         data.append("gato.multimodal:vl_text_sources")
     weights = train_weights(cfg, datasets)
-    if cfg.train_steps is not None:
-        state["train_steps"] = cfg.train_steps
-    if "train_steps" not in state:
-        rate = calibrate_steps_per_s(cfg, data, weights, log)
-        state["train_steps"] = max(10, int(rate * seconds * 0.9))
-    _write_json(state_path, state)
-    steps = int(state["train_steps"])
+    state.setdefault("train_seconds", round(seconds, 1))
+    atomic_write_json(state_path, state)
+    budget = float(state["train_seconds"])
     from gato import checkpoint
 
     last = checkpoint.latest(run)
-    if last is not None and json.loads((last / "state.json").read_text())["step"] >= steps:
-        log(f"train: already done ({last})")
-        return run
+    if last is not None:
+        done = checkpoint.read_state(last)
+        if (cfg.train_steps is not None and done["step"] >= cfg.train_steps) or (
+                cfg.train_steps is None and done.get("train_seconds", 0.0) >= budget):
+            log(f"train: already done ({last})")
+            return run
+    if cfg.train_steps is not None:
+        schedule = ["--steps", str(cfg.train_steps), "--checkpoint-every", str(max(5, cfg.train_steps // 12)),
+                    "--log-every", str(max(1, min(10, cfg.train_steps // 20)))]
+    else:
+        schedule = ["--steps", str(10**9), "--time-budget", f"{budget:.1f}", "--checkpoint-every", str(10**9),
+                    "--checkpoint-minutes", "2", "--log-every", "20"]
     cmd = [sys.executable, "-m", "gato.train", "--data", *data, "--out", str(run), "--config", cfg.config,
-           "--steps", str(steps), "--batch-size", str(cfg.batch_size), "--threads", str(cfg.threads),
-           "--checkpoint-every", str(max(5, steps // 12)), "--log-every", str(max(1, min(10, steps // 20))),
+           *schedule, "--batch-size", str(cfg.batch_size), "--threads", str(cfg.threads),
            "--no-progress", "--no-tensorboard"]
     if weights:
         cmd += ["--domain-weights", *[x for k, v in weights.items() for x in (k, str(v))]]
     if cfg.lr is not None:
         cmd += ["--lr", str(cfg.lr)]
-    log(f"train: {steps} steps, at most {seconds / 60:.1f} min: {' '.join(cmd[1:])}")
+    log(f"train: {budget / 60:.1f} min of training: {' '.join(cmd[1:])}")
     env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads))
     with open(Path(cfg.out_dir) / "train.log", "a") as logf:
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env)
         try:
-            rc = proc.wait(timeout=max(5.0, seconds))
+            rc = proc.wait(timeout=max(5.0, budget + 120.0))  # the trainer stops itself; this is a guard
         except subprocess.TimeoutExpired:
             proc.terminate()
             proc.wait()
@@ -303,8 +290,9 @@ def evaluate_model(cfg: DemoConfig, run: Path, datasets: dict[str, str], log=pri
             log(f"{task_id:32s} mean return {r.mean_return:10.3f} (cached)")
             results.append(r)
             continue
-        ecfg = EvalConfig(checkpoint=str(run), tasks=(task_id,), episodes=cfg.episodes, seed=cfg.seed,
-                          num_envs=cfg.episodes, max_steps=eval_max_steps(cfg, task_id), slide=cfg.slide,
+        n = eval_episodes(cfg, task_id)
+        ecfg = EvalConfig(checkpoint=str(run), tasks=(task_id,), episodes=n, seed=cfg.seed,
+                          num_envs=min(n, 50), max_steps=eval_max_steps(cfg, task_id), slide=cfg.slide,
                           prompt_dataset=(datasets[task_id],))
         rs, info = evaluate(ecfg, model=model, train_config=extra.get("train_config"), log=log)
         save_results(str(cached), rs)
@@ -314,6 +302,11 @@ def evaluate_model(cfg: DemoConfig, run: Path, datasets: dict[str, str], log=pri
             "trained_tasks": sorted(datasets), "trained_domains": sorted({domain_of(t) for t in datasets}),
             "unseen_domain_tasks": [], "seconds": {k: v for i in infos for k, v in i["seconds"].items()}}
     return results, info
+
+
+def eval_episodes(cfg: DemoConfig, task_id: str) -> int:
+    """Evaluation episodes of a task: ``eval_episodes`` of its domain, else ``episodes``."""
+    return cfg.eval_episodes.get(domain_of(task_id), cfg.episodes)
 
 
 def eval_max_steps(cfg: DemoConfig, task_id: str) -> int | None:
@@ -391,27 +384,29 @@ def main(argv: list[str] | None = None) -> int:
     datasets = build_datasets(cfg)
     if not datasets:
         raise RuntimeError(f"no dataset could be built for {cfg.tasks}")
-    t_data = time.perf_counter() - t_start
-    train_s = max(10.0, (budget - t_data) * cfg.train_fraction)
-    run = train_model(cfg, datasets, train_s)
-    results, info = evaluate_model(cfg, run, datasets)
-    gato_policy = results[0].policy
-    if cfg.baselines:
+    baselines = []
+    if cfg.baselines:  # before training, so that training gets exactly what is left
         cache = Path(cfg.out_dir) / "eval" / "baselines.json"
         if cache.exists():
             baselines = load_results(str(cache))
         else:
             baselines = [r for t in datasets for r in run_suite(
-                (t,), episodes=cfg.episodes, seed=cfg.seed, num_envs=cfg.episodes, max_steps=eval_max_steps(cfg, t))]
+                (t,), episodes=eval_episodes(cfg, t), seed=cfg.seed, num_envs=min(eval_episodes(cfg, t), 50),
+                max_steps=eval_max_steps(cfg, t))]
+            cache.parent.mkdir(parents=True, exist_ok=True)
             save_results(str(cache), baselines)
-        results += baselines
+    train_s = max(10.0, budget - (time.perf_counter() - t_start) - 60 * cfg.eval_minutes)
+    run = train_model(cfg, datasets, train_s)
+    results, info = evaluate_model(cfg, run, datasets)
+    gato_policy = results[0].policy
+    results += baselines
     lang, sections = language_metrics(cfg, run)
     info["eval_max_steps"] = {t: eval_max_steps(cfg, t) for t in datasets}
     capped = {t: c for t, c in info["eval_max_steps"].items() if c}
     sections.append(("Demo settings", (
         f"Model {cfg.config}, {_train_steps_done(run)} training steps, batch {cfg.batch_size}, peak lr "
         f"{cfg.lr or 'of the config'}, domain weights {train_weights(cfg, datasets)}; evaluation on "
-        f"{cfg.episodes} episodes per task, seeds {cfg.seed}..{cfg.seed + cfg.episodes - 1}; datasets in "
+        f"{ {t: eval_episodes(cfg, t) for t in datasets} } episodes per task from seed {cfg.seed}; datasets in "
         f"{data_root(cfg)}. " + (f"Evaluation episodes cut at {capped} agent steps (a cut episode scores "
                                  f"what it scored until then)." if capped else "No episode cap."))))
     info["minutes"] = round((time.perf_counter() - t_start) / 60, 1)

@@ -98,11 +98,11 @@ def test_train_expert_checkpoints_and_resumes(tmp_path):
     from datasets_gen.train_expert import Config, train
 
     out = tmp_path / "run"
-    cfg = Config(task="dmc-cartpole-balance", steps=150, out=str(out), checkpoint_every=100, eval_episodes=1, eval_max_steps=50,
+    cfg = Config(task="dmc-cartpole-balance", env_steps=150, out=str(out), checkpoint_every=100, eval_episodes=1, eval_max_steps=50,
                  hp='{"learning_starts": 100, "batch_size": 32}', update_references=False, progress=False)
     first = train(cfg, "test")
     assert first["steps"] == 150 and (out / "ckpt" / "replay_buffer.pkl").exists()
-    second = train(Config(**{**cfg.__dict__, "steps": 200}), "test resume")
+    second = train(Config(**{**cfg.__dict__, "env_steps": 200}), "test resume")
     assert second["steps"] == 200  # continued from 150, not restarted
     saved = json.loads((out / "expert.json").read_text())
     assert saved["command"] == "test resume" and saved["episodes"] == 1 and saved["seeds"] == [10_000]
