@@ -198,7 +198,7 @@ class EpisodeDataset:
                 handles = per_shard[row["index"]] = episode_datasets(f[episode_name(row["index"])])
             meta = {**row, "task_id": self.task_id, "policy": self.metadata["policy"]}
             ep = read_episode(handles, self.task_id, start, stop, metadata=meta)
-        except (OSError, KeyError, ValueError, RuntimeError) as e:
+        except Exception as e:  # noqa: BLE001 - whatever h5py raises on damaged bytes (OSError, KeyError, TypeError, ...)
             self._files.pop(row["shard"], None)
             self._handles.pop(row["shard"], None)
             raise CorruptShardError(

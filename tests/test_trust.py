@@ -32,7 +32,9 @@ from policies import trust
 
 REPO = Path(__file__).resolve().parent.parent
 SYNTH = ("gato.data:synthetic_source",)
-FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=int(os.environ.get("GATO_FUZZ_EXAMPLES", 25)), deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+"""Examples per property; ``GATO_FUZZ_EXAMPLES=500`` for a longer search."""
 
 
 @pytest.fixture(autouse=True)
@@ -236,3 +238,198 @@ def test_random_bytes_as_a_checkpoint_file_give_a_typed_error(saved, tmp_path_fa
     with pytest.raises(CorruptCheckpointError) as e:
         _load_everything(ckpt)
     assert str(ckpt) in str(e.value)
+
+
+# ============================================================================ datasets
+
+TASK = "babyai-goto-red-ball"  # episodes of a few steps
+
+
+def gen_cfg(out, **kw):
+    from datasets_gen.generate import Config
+
+    return Config(**{**dict(task=TASK, policy="random", episodes=5, shard_size=2, seed=3, out=str(out)), **kw})
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from datasets_gen.generate import generate
+
+    out = tmp_path_factory.mktemp("ds") / "data"
+    generate(gen_cfg(out), "test")
+    return out
+
+
+def copy_dataset(dataset: Path, dst: Path) -> Path:
+    shutil.copytree(dataset, dst)
+    return dst
+
+
+def garble(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[: len(data) // 4] = os.urandom(len(data) // 4)
+    path.write_bytes(bytes(data))
+
+
+def delete(path: Path) -> None:
+    path.unlink()
+
+
+def episodes_of(path) -> list:
+    from datasets_gen.reader import open_dataset
+
+    ds = open_dataset(str(path), filtered=False)
+    return [(e.actions.tolist(), e.rewards.tolist(), e.observations["discrete"].tolist()) for e in map(ds.episode, range(len(ds)))]
+
+
+def test_dataset_manifest_lists_every_shard_and_the_metadata(dataset):
+    sums = trust.read_sums(dataset / "SHA256SUMS")
+    assert sorted(sums) == ["metadata.json", "shard-00000.h5", "shard-00001.h5", "shard-00002.h5"]
+    if shutil.which("sha256sum"):
+        subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=dataset, check=True)
+
+
+def test_info_verify_passes_a_good_dataset(dataset, capsys):
+    import json
+
+    from datasets_gen.info import main as info_main
+
+    assert info_main([str(dataset), "--verify"]) == 0
+    assert json.loads(capsys.readouterr().out)["verified"] == {"shards": 3, "by": "sha256"}
+
+
+@pytest.mark.parametrize("damage", [garble, truncate, flip_bit, delete], ids=["garbled", "truncated", "bit-flip", "deleted"])
+def test_info_verify_names_each_bad_shard(dataset, tmp_path, damage, capsys):
+    from datasets_gen.info import main as info_main
+    from datasets_gen.reader import CorruptShardError
+
+    out = copy_dataset(dataset, tmp_path / "d")
+    damage(out / "shard-00001.h5")
+    damage(out / "shard-00002.h5")
+    with pytest.raises(CorruptShardError, match=r"2 bad file\(s\) in .*: shard-00001\.h5, shard-00002\.h5"):
+        info_main([str(out), "--verify"])
+    err = capsys.readouterr().err
+    assert f"{out / 'shard-00001.h5'}: " in err and f"{out / 'shard-00002.h5'}: " in err
+    assert "shard-00000" not in err
+
+
+def test_gato_info_verify_exits_non_zero_without_a_traceback(dataset, tmp_path):
+    out = copy_dataset(dataset, tmp_path / "d")
+    garble(out / "shard-00001.h5")
+    gato = Path(sys.executable).with_name("gato")
+    proc = subprocess.run([str(gato), "info", str(out), "--verify"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "shard-00001.h5" in proc.stderr and proc.stdout == ""
+
+
+@pytest.mark.parametrize("damage", ["unlisted", "bit-flip", "deleted"])
+def test_resume_regenerates_an_unlisted_or_corrupt_shard(dataset, tmp_path, damage, capsys):
+    from datasets_gen.generate import generate
+
+    out = copy_dataset(dataset, tmp_path / "d")
+    shard = out / "shard-00001.h5"
+    if damage == "unlisted":  # as left by a run killed between the rename and the record
+        sums = trust.read_sums(out / "SHA256SUMS")
+        del sums["shard-00001.h5"]
+        trust.write_sums(out / "SHA256SUMS", sums)
+    elif damage == "bit-flip":
+        flip_bit(shard)
+    else:
+        shard.unlink()
+    capsys.readouterr()
+    generate(gen_cfg(out), "test")
+    err = capsys.readouterr().err
+    why = {"unlisted": "not listed in SHA256SUMS", "bit-flip": "sha256", "deleted": "listed in SHA256SUMS but missing"}
+    assert f"{shard}: {why[damage]}" in err and "regenerating it" in err
+    assert "shard-00000.h5" not in err and "shard-00002.h5" not in err  # the good ones are kept
+    assert episodes_of(out) == episodes_of(dataset)
+    from datasets_gen.checksums import verify_dataset
+
+    assert verify_dataset(str(out)).ok
+
+
+def test_dataset_without_checksums_is_adopted_after_a_full_read(dataset, tmp_path, capsys):
+    from datasets_gen.generate import generate
+    from datasets_gen.info import main as info_main
+    from datasets_gen.reader import CorruptShardError
+
+    out = copy_dataset(dataset, tmp_path / "d")
+    (out / "SHA256SUMS").unlink()  # as written before checksums existed
+    assert info_main([str(out), "--verify"]) == 0
+    assert "has no SHA256SUMS" in capsys.readouterr().err
+    truncate(out / "shard-00002.h5")
+    with pytest.raises(CorruptShardError, match=r"shard-00002\.h5"):
+        info_main([str(out), "--verify"])
+    generate(gen_cfg(out), "test")
+    err = capsys.readouterr().err
+    assert "2 shard(s) read whole and recorded" in err and "shard-00002.h5: does not open" in err
+    assert sorted(trust.read_sums(out / "SHA256SUMS")) == ["metadata.json", "shard-00000.h5", "shard-00001.h5",
+                                                          "shard-00002.h5"]
+    assert episodes_of(out) == episodes_of(dataset)
+
+
+def test_train_refuses_a_bad_shard_unless_told_to_skip_it(dataset, tmp_path, capsys):
+    out = copy_dataset(dataset, tmp_path / "d")
+    truncate(out / "shard-00001.h5")
+    cfg = tiny_cfg(tmp_path / "run", data=(str(out),), sequence_length=256, steps=1, checkpoint_every=1)
+    with pytest.raises(ValueError, match=r"shard-00001\.h5: does not open.*--skip-bad-shards"):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    garble(out / "shard-00002.h5")  # same size, header intact or not: full finds any change
+    flip_bit(out / "shard-00000.h5")
+    with pytest.raises(ValueError, match=r"shard-00000\.h5: sha256"):
+        train(tiny_cfg(tmp_path / "run", data=(str(out),), sequence_length=256, steps=1, checkpoint_every=1, verify_data="full"))
+    (out / "shard-00000.h5").write_bytes((dataset / "shard-00000.h5").read_bytes())
+    capsys.readouterr()
+    train(tiny_cfg(tmp_path / "run", data=(str(out),), sequence_length=256, steps=1, checkpoint_every=1, skip_bad_shards=True))
+    err = capsys.readouterr().err
+    assert "skipping" in err and "shard-00001.h5" in err and "shard-00002.h5" in err and "shard-00000" not in err
+    assert checkpoint.load(tmp_path / "run")[2]["step"] == 1
+
+
+SHARD = "shard-00001.h5"
+
+
+@FUZZ
+@given(data=st.binary(max_size=4096), checksummed=st.booleans())
+def test_random_bytes_as_a_shard_give_a_typed_error(dataset, tmp_path_factory, data, checksummed):
+    """A shard replaced by random bytes: never a crash, never read as data; skipping it leaves the rest."""
+    from datasets_gen.checksums import verify_dataset
+    from datasets_gen.reader import CorruptShardError, open_dataset
+
+    out = copy_dataset(dataset, tmp_path_factory.mktemp("case") / "d")
+    if not checksummed:
+        (out / "SHA256SUMS").unlink()
+    (out / SHARD).write_bytes(data)
+    full = verify_dataset(str(out), "full")
+    assert list(full.problems) == [SHARD]
+    with pytest.raises(CorruptShardError, match=SHARD):
+        open_dataset(str(out))
+    ds = open_dataset(str(out), skip_bad_shards=True)
+    assert list(ds.skipped_shards) == [SHARD] and set(ds.indices) == {0, 1, 4} & set(ds.indices)
+    for i in range(len(ds)):
+        ds.episode(i)
+
+
+@FUZZ
+@given(offset=st.integers(min_value=0), patch=st.binary(min_size=1, max_size=64))
+def test_random_bytes_inside_a_shard_are_found_by_the_full_check(dataset, tmp_path_factory, offset, patch):
+    """Random bytes written over part of a valid shard: the sha256 check finds them, and reading
+    without any check raises only `CorruptShardError` (or reads whatever the bytes decode to)."""
+    from datasets_gen.checksums import verify_dataset
+    from datasets_gen.reader import CorruptShardError, open_dataset
+
+    out = copy_dataset(dataset, tmp_path_factory.mktemp("case") / "d")
+    original = (out / SHARD).read_bytes()
+    offset %= len(original)
+    damaged = original[:offset] + patch + original[offset + len(patch):]
+    if damaged == original:
+        return
+    (out / SHARD).write_bytes(damaged)
+    assert list(verify_dataset(str(out), "full").problems) == [SHARD]
+    ds = open_dataset(str(out), filtered=False, verify="none")
+    for i in (2, 3):
+        try:
+            ds.episode(i)
+        except CorruptShardError as e:
+            assert SHARD in str(e)
