@@ -12,7 +12,7 @@ Stages, each resumable (rerunning the same command continues where it stopped):
    policy as baselines on the same seeds (`run_suite`); results cached per task and checkpoint step.
 4. **report**: the per-task and per-domain expert-normalized table, the number of tasks at or above
    50% of expert, `eval.report` files (JSON, Markdown, PNG), plus vision-language / text metrics
-   (`gato.language`) when the model trained on them.
+   (`eval.language`) when the model trained on them.
 
 ``--smoke`` is the seconds-long end-to-end version the tests run (gato-tiny, two short tasks).
 """
@@ -316,12 +316,12 @@ def eval_max_steps(cfg: DemoConfig, task_id: str) -> int | None:
 
 
 def language_metrics(cfg: DemoConfig, run: Path, log=print) -> tuple[dict, list[tuple[str, str]]]:
-    """Vision-language and text metrics of the checkpoint (`gato.language`), if it trained on them."""
+    """Vision-language and text metrics of the checkpoint (`eval.language`), if it trained on them."""
     if not cfg.language:
         return {}, []
     try:
         from gato import checkpoint
-        from gato.language import LanguageEvalConfig, evaluate_language, report_section
+        from eval.language import LanguageEvalConfig, evaluate_language, report_section
     except ImportError as e:
         log(f"language metrics skipped: {e}")
         return {}, []

@@ -371,7 +371,7 @@ def test_cli_smoke_and_bad_inputs(tmp_path, capsys):
 
 
 def test_evaluation_dicts_for_the_report():
-    from gato.language import (LanguageEvalConfig, blind_baselines, evaluate_language, evaluate_perplexity,
+    from eval.language import (LanguageEvalConfig, blind_baselines, evaluate_language, evaluate_perplexity,
                                report_section)
 
     model = _tiny_model()

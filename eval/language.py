@@ -1,0 +1,237 @@
+"""Language metrics of a trained Gato checkpoint: captioning, VQA and held-out text perplexity.
+
+The checkpoint answers through `gato.language` (greedy decoding); the metrics themselves are
+`eval.language_metrics`. Results are dicts for `eval.report.write_report(extra=..., extra_sections=...)`:
+
+- `evaluate_captioning` -> ``{"bleu4", "cider", "captions", "samples"}`` on held-out scenes;
+- `evaluate_vqa` -> ``{"vqa_accuracy", "vqa_exact_match", "vqa_questions", "samples"}``;
+- `evaluate_perplexity` -> ``{"text_perplexity", "text_tokens"}`` on the held-out corpus split;
+- `evaluate_language(model, LanguageEvalConfig)` runs the three, and `report_section(metrics)`
+  formats them as a Markdown section; ``gato eval-language --checkpoint RUN`` prints them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from datasets_gen.coco import CaptionExample, VQAExample
+from envs.atomic import atomic_write_json
+from gato import sequence as seq
+from gato.language import TEXT_DOMAINS, _batched, answer_questions, caption_images, load_text_model
+
+def evaluate_captioning(model, examples: Sequence[CaptionExample], image_size: int = 64,
+                        max_new_tokens: int = 40, num_samples: int = 3) -> dict:
+    """Corpus BLEU-4 and CIDEr-D of greedy captions against every reference caption."""
+    from eval.language_metrics import caption_scores
+
+    images = [ex.pixels(image_size) for ex in examples]
+    preds = caption_images(model, images, max_new_tokens)
+    refs = [list(ex.captions) for ex in examples]
+    out = caption_scores(preds, refs)
+    out["samples"] = [{"prediction": p, "reference": r[0]} for p, r in zip(preds, refs)][:num_samples]
+    return out
+
+
+def question_type(question: str) -> str:
+    """A question's first two words, lower case ("what color", "how many", "is there", ...)."""
+    return " ".join(question.lower().split()[:2])
+
+
+def evaluate_vqa(model, examples: Sequence[VQAExample], image_size: int = 64,
+                 max_new_tokens: int = 8, num_samples: int = 3) -> dict:
+    """VQA consensus accuracy and exact match of greedy answers."""
+    from eval.language_metrics import vqa_accuracy, vqa_scores
+
+    images = [ex.pixels(image_size) for ex in examples]
+    preds = answer_questions(model, images, [ex.question for ex in examples], max_new_tokens)
+    out = vqa_scores(preds, [list(ex.answers) for ex in examples],
+                     [ex.multiple_choice_answer for ex in examples])
+    by_type: dict[str, list[float]] = {}
+    for ex, p in zip(examples, preds):
+        by_type.setdefault(question_type(ex.question), []).append(vqa_accuracy(p, list(ex.answers)))
+    out["by_question_type"] = {k: {"accuracy": sum(v) / len(v), "n": len(v)} for k, v in sorted(by_type.items())}
+    out["samples"] = [{"question": ex.question, "prediction": p, "answer": ex.multiple_choice_answer}
+                      for ex, p in zip(examples, preds)][:num_samples]
+    return out
+
+
+@torch.inference_mode()
+def evaluate_perplexity(model, texts: Sequence[str], seq_len: int | None = None,
+                        batch_size: int = 8, max_tokens: int | None = 50_000) -> dict:
+    """Perplexity per SentencePiece token on ``texts`` (documents joined by ``</s>``).
+
+    The stream is cut into non-overlapping windows of ``seq_len`` tokens; within a window every
+    token after the first is predicted (`gato.multimodal.text_sequence` layout).
+    """
+    from eval.language_metrics import perplexity
+    from gato.multimodal import token_stream
+
+    model.eval()
+    seq_len = seq_len or model.config.max_len
+    stream = token_stream(list(texts))
+    if max_tokens:
+        stream = stream[:max_tokens]
+    windows = [stream[i:i + seq_len] for i in range(0, len(stream) - 1, seq_len)]
+    windows = [w for w in windows if len(w) > 1]
+    if not windows:
+        raise ValueError("no held-out text to measure perplexity on")
+    device = model.token_embedding.weight.device
+    nll, count = 0.0, 0
+    for chunk in _batched(windows, batch_size):
+        batch = seq.collate([seq.text_sequence(w, seq_len, domain="text") for w in chunk], seq_len)
+        _, metrics = model(batch.to(device))
+        nll += float(metrics["loss_sum/text"])
+        count += int(metrics["targets/text"])
+    return {"text_perplexity": perplexity(nll, count), "text_tokens": float(count)}
+
+
+@dataclass
+class LanguageEvalConfig:
+    """Evaluate a checkpoint on captioning, VQA and held-out text."""
+
+    checkpoint: str = ""
+    """run directory (or checkpoint directory) to evaluate."""
+    num_scenes: int = 50
+    """held-out synthetic scenes ("val" split) for captioning and VQA."""
+    questions_per_scene: int = 2
+    """VQA questions per held-out scene."""
+    image_size: int = 64
+    """image side (must match training)."""
+    coco_captions: str | None = None
+    """evaluate captioning on this COCO-captions file instead (with coco_images)."""
+    vqa_questions: str | None = None
+    """evaluate VQA on this VQA questions file instead (with vqa_annotations, coco_images)."""
+    vqa_annotations: str | None = None
+    """the VQA annotations file."""
+    coco_images: str | None = None
+    """image directory of the COCO/VQA files."""
+    max_examples: int = 200
+    """at most this many COCO/VQA examples."""
+    text_source: str = "stdlib"
+    """text corpus whose held-out split gives perplexity ("stdlib", "python-doc", a directory)."""
+    text_max_tokens: int = 20_000
+    """held-out tokens scored for perplexity."""
+    domains: tuple[str, ...] = TEXT_DOMAINS
+    """which of captioning, vqa, text to evaluate."""
+    blind_baselines: bool = True
+    """also score image-blind baselines on the synthetic scenes (`blind_baselines`, ~2 s)."""
+    out: str | None = None
+    """write the metrics JSON here too."""
+
+
+def evaluate_language(model, cfg: LanguageEvalConfig) -> dict:
+    """Captioning, VQA and perplexity metrics in one flat-ish dict (see the module docstring)."""
+    from datasets_gen.coco import load_coco_captions, load_vqa
+    from datasets_gen.vision_language import SceneConfig, caption_examples, make_scene, vqa_examples
+
+    out: dict = {}
+    t0 = time.perf_counter()
+    scenes = None
+    if ("captioning" in cfg.domains or "vqa" in cfg.domains) and not (cfg.coco_captions and cfg.vqa_questions):
+        scenes = [make_scene(i, "val", SceneConfig(image_size=cfg.image_size)) for i in range(cfg.num_scenes)]
+    if "captioning" in cfg.domains:
+        exs = (load_coco_captions(cfg.coco_captions, cfg.coco_images)[:cfg.max_examples]
+               if cfg.coco_captions else caption_examples(scenes))
+        out["captioning"] = evaluate_captioning(model, exs, cfg.image_size)
+    if "vqa" in cfg.domains:
+        exs = (load_vqa(cfg.vqa_questions, cfg.vqa_annotations, cfg.coco_images)[:cfg.max_examples]
+               if cfg.vqa_questions else vqa_examples(scenes, cfg.questions_per_scene))
+        out["vqa"] = evaluate_vqa(model, exs, cfg.image_size)
+    if "text" in cfg.domains:
+        from datasets_gen.text_corpus import load_corpus
+
+        corpus = load_corpus(cfg.text_source)
+        out["text"] = evaluate_perplexity(model, [d.text for d in corpus.held_out],
+                                          max_tokens=cfg.text_max_tokens)
+        out["text"]["source"] = cfg.text_source
+    if cfg.blind_baselines and scenes is not None:
+        out["blind"] = blind_baselines(cfg.num_scenes, cfg.questions_per_scene, cfg.image_size)
+    out["eval_seconds"] = time.perf_counter() - t0
+    return out
+
+
+def blind_baselines(num_scenes: int = 50, questions_per_scene: int = 2, image_size: int = 64,
+                    train_scenes: int = 2000) -> dict:
+    """What the synthetic tasks give without looking at the image, for context in reports.
+
+    - captioning: each held-out scene gets the canonical caption of a random training scene;
+    - VQA: each question gets the most common training answer of its question type (its first
+      two words: "what color", "how many", "is there", ...).
+
+    Returns:
+        ``{"captioning": {"bleu4", "cider", ...}, "vqa": {"vqa_accuracy", ...}}`` on the same
+        held-out scenes and questions as `evaluate_language`'s synthetic default.
+    """
+    from collections import Counter
+
+    from datasets_gen.vision_language import SceneConfig, make_scene, vqa_examples
+    from eval.language_metrics import caption_scores, vqa_scores
+
+    scfg = SceneConfig(image_size=image_size)
+    train = [make_scene(i, "train", scfg) for i in range(train_scenes)]
+    val = [make_scene(i, "val", scfg) for i in range(num_scenes)]
+    rng = np.random.default_rng(0)
+    random_caps = [train[int(rng.integers(len(train)))].captions[0] for _ in val]
+    qtype = question_type
+    counts: dict[str, Counter] = {}
+    for s in train:
+        for qa in s.questions:
+            counts.setdefault(qtype(qa.question), Counter())[qa.answer] += 1
+    exs = vqa_examples(val, questions_per_scene)
+    preds = [counts[qtype(ex.question)].most_common(1)[0][0] if qtype(ex.question) in counts else ""
+             for ex in exs]
+    return {"captioning": caption_scores(random_caps, [s.captions for s in val]),
+            "vqa": vqa_scores(preds, [ex.answers for ex in exs],
+                              [ex.multiple_choice_answer for ex in exs])}
+
+
+def report_section(metrics: dict) -> tuple[str, str]:
+    """``(title, Markdown)`` for `eval.report.write_report(extra_sections=[...])`."""
+    blind = metrics.get("blind", {})
+    rows = ["| task | metric | Gato | image-blind baseline | n |", "| --- | --- | --- | --- | --- |"]
+    if "captioning" in metrics:
+        c, b = metrics["captioning"], blind.get("captioning", {})
+        for key, name in (("bleu4", "BLEU-4"), ("cider", "CIDEr-D")):
+            base = f"{b[key]:.3f}" if key in b else "-"
+            rows.append(f"| captioning (held-out) | {name} | {c[key]:.3f} | {base} | {int(c['captions'])} |")
+    if "vqa" in metrics:
+        v, b = metrics["vqa"], blind.get("vqa", {})
+        base = f"{100 * b['vqa_accuracy']:.1f}%" if b else "-"
+        rows.append(f"| VQA (held-out) | accuracy | {100 * v['vqa_accuracy']:.1f}% | {base} | "
+                    f"{int(v['vqa_questions'])} |")
+    if "text" in metrics:
+        t = metrics["text"]
+        rows.append(f"| text ({t.get('source', '?')} held-out) | perplexity / token | "
+                    f"{t['text_perplexity']:.1f} | - | {int(t['text_tokens'])} |")
+    samples = []
+    for key in ("captioning", "vqa"):
+        for s in metrics.get(key, {}).get("samples", [])[:2]:
+            samples.append(f"- {key}: " + "; ".join(f"{k}: {v!r}" for k, v in s.items()))
+    return "Vision-language and text", "\n".join(rows + ([""] + samples if samples else []))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``gato eval-language --checkpoint RUN``: print (and save) the language metrics JSON."""
+    import tyro
+
+    cfg = tyro.cli(LanguageEvalConfig, args=list(sys.argv[1:] if argv is None else argv))
+    print(cfg)
+    model, _, _ = load_text_model(cfg.checkpoint)
+    metrics = evaluate_language(model, cfg)
+    text = json.dumps({"config": asdict(cfg), "metrics": metrics}, indent=1)
+    print(text)
+    print(report_section(metrics)[1])
+    if cfg.out:
+        atomic_write_json(cfg.out, {"config": asdict(cfg), "metrics": metrics}, sort_keys=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
