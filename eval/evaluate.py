@@ -57,7 +57,7 @@ class EvalConfig:
     """Report JSON path; report .md and .png are written beside it, rollout results as <stem>.results.json."""
     video: str | None = None
     """Directory for one GIF per task (episode 0), rendered with the env's rgb_array renderer."""
-    prompt_dataset: tuple[str, ...] = ()
+    prompt_data: tuple[str, ...] = ()
     """Expert datasets for prompts (matched to tasks by their metadata); default: the training datasets."""
     prompt_slots: int = PROMPT_SLOTS
     """Prompt length in slots (capped at half the model's context)."""
@@ -81,6 +81,61 @@ class EvalConfig:
     """torch CPU threads; None keeps torch's default."""
     reps: int = 2000
     """Bootstrap replications of the report's confidence intervals."""
+    force: bool = False
+    """Replace report files at --out that another evaluation wrote."""
+    progress: bool = True
+    """Show a progress bar per task (episodes) on stderr."""
+
+
+def report_paths(out: str) -> list[str]:
+    """The files `write_eval_report` writes for ``--out`` (``x.json`` -> ``x.md``, ``x.png``, ``x.results.json``)."""
+    stem = Path(out).name[: -len(".json")] if out.endswith(".json") else Path(out).name
+    folder = os.path.dirname(os.path.abspath(out))
+    return [os.path.join(folder, stem + ext) for ext in (".json", ".md", ".png", ".results.json")]
+
+
+def check_config(cfg: EvalConfig) -> EvalConfig:
+    """Validate ``cfg`` before the model is loaded or a file written; creates the output directory.
+
+    Raises:
+        UsageError: a value out of range, an unknown task or domain (exit status 2).
+        CommandError: a missing checkpoint or prompt dataset, or report files of another evaluation
+            at ``--out`` without ``--force`` (exit status 1).
+    """
+    import envs
+    from gato.cli import (UsageError, at_least, changed_options, check_dir, check_out_files, check_task,
+                          check_writable_parent)
+
+    check_dir(cfg.checkpoint, "--checkpoint", "run directory")
+    for task_id in cfg.tasks:
+        check_task(task_id, "--tasks")
+    if cfg.tasks and cfg.domain:
+        raise UsageError("give --tasks or --domain, not both")
+    if cfg.domain is not None and cfg.domain not in envs.DOMAINS:
+        raise UsageError(f"--domain {cfg.domain}: unknown; the domains are {', '.join(envs.DOMAINS)}")
+    for flag, value in (("--episodes", cfg.episodes), ("--num-envs", cfg.num_envs), ("--max-steps", cfg.max_steps),
+                        ("--prompt-slots", cfg.prompt_slots), ("--reps", cfg.reps), ("--threads", cfg.threads)):
+        at_least(value, 1, flag)
+    if not cfg.temperature > 0:
+        raise UsageError(f"--temperature {cfg.temperature}: must be above 0")
+    if cfg.slide not in ("reprefill", "drop"):
+        raise UsageError(f"--slide {cfg.slide}: use reprefill or drop")
+    for path in cfg.prompt_data:
+        check_dir(path, "--prompt-data", "dataset directory")
+    now = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("force", "progress", "threads", "device")}
+
+    def same(path: Path) -> bool:  # an identical rerun may replace its own report
+        try:
+            stored = json.loads(Path(report_paths(cfg.out)[0]).read_text())["extra"]["evaluation"]["config"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return not changed_options(stored, now)
+
+    check_out_files(report_paths(cfg.out), force=cfg.force, same=same)
+    if cfg.video:
+        check_writable_parent(os.path.join(cfg.video, "x.gif"), "--video")
+    os.makedirs(os.path.dirname(os.path.abspath(cfg.out)), exist_ok=True)  # before the rollouts, not after
+    return cfg
 
 
 def decoding_option(cfg: EvalConfig) -> dict[str, str]:
@@ -113,7 +168,7 @@ def prompt_datasets(paths: Sequence[str]) -> dict[str, str]:
     for p in paths:
         meta = Path(p) / "metadata.json"
         if not meta.is_file():
-            raise MissingPromptError(f"--prompt-dataset {p!r} is not a finished dataset (no metadata.json); "
+            raise MissingPromptError(f"--prompt-data {p!r} is not a finished dataset (no metadata.json); "
                                      f"build it with `gato generate --task <task> --policy expert --out {p}`")
         out[json.loads(meta.read_text())["task_id"]] = str(p)
     return out
@@ -202,7 +257,7 @@ def evaluate(cfg: EvalConfig, model=None, train_config: dict[str, Any] | None = 
         train_config = extra.get("train_config")
     trained = trained_tasks(train_config)
     domains = sorted({domain_of(t) for t in trained})
-    given = prompt_datasets(cfg.prompt_dataset)
+    given = prompt_datasets(cfg.prompt_data)
     tasks = resolve_tasks(cfg, trained)
     name = f"gato:{Path(cfg.checkpoint).name}"
     results, unseen, seconds = [], [], {}
@@ -222,8 +277,11 @@ def evaluate(cfg: EvalConfig, model=None, train_config: dict[str, Any] | None = 
                                       prompt_from_end=cfg.prompt_from_end, temperature=cfg.temperature,
                                       decoding=decoding_option(cfg),
                                       slide=cfg.slide, name=name)
-            r = rollout(policy, task_id, cfg.episodes, cfg.seed, num_envs=len(env_list), envs=env_list,
-                        max_steps=cfg.max_steps)
+            from gato.cli import progress
+
+            with progress(cfg.episodes, f"eval {task_id}", cfg.progress, unit="episode") as bar:
+                r = rollout(policy, task_id, cfg.episodes, cfg.seed, num_envs=len(env_list), envs=env_list,
+                            max_steps=cfg.max_steps, on_episode=lambda _: bar.update())
         finally:
             for env in env_list:
                 env.close()
@@ -280,14 +338,13 @@ def write_eval_report(results: Sequence[RolloutResult], out: str, info: dict[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    import tyro
-
     from eval.report import format_domain_table, format_task_table
+    from gato.cli import log, parse
 
-    cfg = tyro.cli(EvalConfig, args=list(sys.argv[1:] if argv is None else argv))
-    print(cfg)
-    results, info = evaluate(cfg)
-    info["config"] = dataclasses.asdict(cfg)
+    cfg = check_config(parse(EvalConfig, argv, "gato eval"))
+    results, info = evaluate(cfg, log=log)
+    info["config"] = {k: v for k, v in dataclasses.asdict(cfg).items()
+                      if k not in ("force", "progress", "threads", "device")}
     report, paths = write_eval_report(results, cfg.out, info, reps=cfg.reps)
     print()
     print(format_domain_table(report))

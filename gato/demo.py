@@ -293,7 +293,7 @@ def evaluate_model(cfg: DemoConfig, run: Path, datasets: dict[str, str], log=pri
         n = eval_episodes(cfg, task_id)
         ecfg = EvalConfig(checkpoint=str(run), tasks=(task_id,), episodes=n, seed=cfg.seed,
                           num_envs=min(n, 50), max_steps=eval_max_steps(cfg, task_id), slide=cfg.slide,
-                          prompt_dataset=(datasets[task_id],))
+                          prompt_data=(datasets[task_id],))
         rs, info = evaluate(ecfg, model=model, train_config=extra.get("train_config"), log=log)
         save_results(str(cached), rs)
         results += rs

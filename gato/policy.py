@@ -134,7 +134,7 @@ def open_prompt_dataset(path: str | os.PathLike, task_id: str | None = None):
         what = task_id or Path(path).name
         raise MissingPromptError(
             f"prompt dataset {path!r} does not exist or is unfinished; build it with "
-            f"`{generate_command(what)}` (and pass --prompt-dataset if you put it elsewhere)")
+            f"`{generate_command(what)}` (and pass --prompt-data if you put it elsewhere)")
     return open_dataset(path)
 
 
@@ -500,7 +500,7 @@ def make_gato_policy(task_id: str, envs: Sequence[Any] | None = None, *, checkpo
         if path is None:
             raise MissingPromptError(
                 f"no prompt dataset for task {task_id!r}: the checkpoint was not trained on it and no "
-                f"--prompt-dataset was given; build one with `{generate_command(task_id)}` and pass it")
+                f"--prompt-data was given; build one with `{generate_command(task_id)}` and pass it")
         prompt_episodes = open_prompt_dataset(path, task_id)
     budget = min(prompt_slots, model.config.max_len // 2)
     prompt = load_prompt(prompt_episodes, budget, from_end=prompt_from_end, task_id=task_id)

@@ -36,7 +36,7 @@ def test_eval_writes_report_and_flags_unseen_domains(run):
     generate(GenConfig(task="babyai-goto-red-ball", policy="expert", episodes=1, out=babyai, shard_size=1))
     out = root / "out" / "tiny.json"
     rc = eval_main(["--checkpoint", str(run_dir), "--tasks", "metaworld-reach", "babyai-goto-red-ball",
-                    "--episodes", "2", "--max-steps", "4", "--prompt-dataset", babyai, "--out", str(out),
+                    "--episodes", "2", "--max-steps", "4", "--prompt-data", babyai, "--out", str(out),
                     "--reps", "50", "--video", str(root / "videos")])
     assert rc == 0
     for suffix in (".json", ".md", ".png", ".results.json"):
