@@ -6,6 +6,11 @@ or above each expert-normalized threshold, like Gato's Figure 5). Later stages a
 material without a new report: more `RolloutResult`s (e.g. policy ``"gato-79m"``) become more
 rows, and ``extra_sections`` / ``Report.extra`` carry anything else (vision-language metrics, ...).
 
+Intervals (all 95%, reproducible from ``seed``; see `eval.scoring`): each task row carries the
+percentile bootstrap of its mean normalized score over its episodes (``TaskRow.normalized_ci``),
+and each policy the count of tasks at or above 50% of expert with its stratified-bootstrap
+interval (``Report.at_least_half``; `at_least_half_line` prints it).
+
 CLI::
 
     gato score results.json [more.json ...] [--out reports/]
@@ -24,7 +29,8 @@ from envs import domain_of
 from envs.atomic import atomic_path, atomic_write_json, atomic_write_text
 from eval.references import reference
 from policies.rollout import RolloutResult, load_results
-from eval.scoring import HALF_EXPERT, Aggregate, aggregate, fraction_above, normalized_score
+from eval.scoring import (CI_LEVEL, HALF_EXPERT, Aggregate, aggregate, count_at_least, fraction_above,
+                          mean_interval, normalized_score)
 
 THRESHOLDS = tuple(np.round(np.linspace(0.0, 1.0, 21), 2).tolist())  # 0%, 5%, ..., 100% of expert
 ALL = "all"
@@ -32,7 +38,13 @@ ALL = "all"
 
 @dataclass
 class TaskRow:
-    """One policy on one task."""
+    """One policy on one task.
+
+    Attributes:
+        normalized: mean expert-normalized score over the task's episodes.
+        normalized_ci: (low, high) 95% percentile-bootstrap interval of ``normalized`` over the
+            episodes (`eval.scoring.mean_interval`; zero width when all episodes score the same).
+    """
 
     policy: str
     task_id: str
@@ -41,6 +53,7 @@ class TaskRow:
     mean_return: float
     std_return: float
     normalized: float
+    normalized_ci: tuple[float, float]
     success_rate: float | None
     random_ref: float
     expert_ref: float
@@ -73,6 +86,10 @@ class Report:
         extra_sections: (title, Markdown body) appended to ``report.md`` by later stages.
         extra: free JSON-able payload stored under ``"extra"`` in ``report.json``.
         unscored: (policy, task, reason) of results left out with ``skip_unscorable=True``.
+        at_least_half: per policy, the count of its tasks at or above 50% of expert with its 95%
+            stratified-bootstrap interval: ``{"count", "n_tasks", "ci": [low, high], "threshold",
+            "level", "reps"}`` (`eval.scoring.CountInterval`).
+        intervals: how every interval of the report was computed (method, level, reps, seed).
     """
 
     tasks: list[TaskRow]
@@ -82,6 +99,8 @@ class Report:
     extra_sections: list[tuple[str, str]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     unscored: list[tuple[str, str, str]] = field(default_factory=list)
+    at_least_half: dict[str, dict[str, Any]] = field(default_factory=dict)
+    intervals: dict[str, Any] = field(default_factory=dict)
 
 
 
@@ -121,7 +140,8 @@ def build_report(
         domain = domain_of(r.task_id)
         task_rows.append(TaskRow(
             policy=r.policy, task_id=r.task_id, domain=domain, episodes=len(r.returns), mean_return=r.mean_return,
-            std_return=float(np.std(r.returns)), normalized=float(norm.mean()), success_rate=r.success_rate,
+            std_return=float(np.std(r.returns)), normalized=float(norm.mean()),
+            normalized_ci=mean_interval(norm, reps=reps, seed=seed, key=r.task_id), success_rate=r.success_rate,
             random_ref=ref.random, expert_ref=ref.expert, expert_kind=ref.expert_kind,
         ))
         for key in ((r.policy, domain), (r.policy, ALL)):
@@ -139,7 +159,24 @@ def build_report(
     domain_rows.sort(key=lambda d: (d.policy, d.domain == ALL, d.domain))
     if not task_rows:
         raise ValueError(f"no result could be scored: {unscored}")
-    return Report(task_rows, domain_rows, list(THRESHOLDS), fractions, unscored=unscored)
+    at_least_half = {policy: asdict(count_at_least(scores, HALF_EXPERT, reps=reps, seed=seed))
+                     for (policy, domain), scores in per_episode.items() if domain == ALL}
+    intervals = {"level": CI_LEVEL, "reps": reps, "seed": seed,
+                 "task": "percentile bootstrap of the mean normalized score over the task's episodes",
+                 "at_least_half": "stratified bootstrap (episodes resampled within each task), percentiles of the count",
+                 "domain": "rliable stratified bootstrap"}
+    return Report(task_rows, domain_rows, list(THRESHOLDS), fractions, unscored=unscored,
+                  at_least_half=at_least_half, intervals=intervals)
+
+
+def at_least_half_line(report: Report, policy: str) -> str:
+    """``"4 of 5 scored tasks at >= 50% of expert (80%; 95% interval 3-5)"`` for ``policy``."""
+    c = report.at_least_half.get(policy)
+    if not c or not c["n_tasks"]:
+        return "0 of 0 scored tasks at >= 50% of expert"
+    lo, hi = c["ci"]
+    return (f"{c['count']} of {c['n_tasks']} scored tasks at >= 50% of expert "
+            f"({100 * c['count'] / c['n_tasks']:.0f}%; {100 * c['level']:.0f}% interval {lo}-{hi})")
 
 
 def _fmt(x: float | None, pct: bool = True) -> str:
@@ -149,22 +186,24 @@ def _fmt(x: float | None, pct: bool = True) -> str:
 
 
 def format_domain_table(report: Report) -> str:
-    """Markdown: per (policy, domain) mean / median / IQM in % of expert with 95% CIs."""
-    lines = ["| policy | domain | tasks | mean % [95% CI] | median % [95% CI] | IQM % [95% CI] | tasks >= 50% | success % |",
+    """Markdown: per (policy, domain) mean / median / IQM in % of expert, tasks >= 50%, with 95% CIs."""
+    lines = ["| policy | domain | tasks | mean % [95% CI] | median % [95% CI] | IQM % [95% CI] | tasks >= 50% [95% CI] | success % |",
              "| --- | --- | ---: | --- | --- | --- | ---: | ---: |"]
     for d in report.domains:
         cells = [f"{_fmt(getattr(d, m))} [{_fmt(d.ci[m][0])}, {_fmt(d.ci[m][1])}]" for m in ("mean", "median", "iqm")]
         lines.append(f"| {d.policy} | {d.domain} | {d.n_tasks} | " + " | ".join(cells)
-                     + f" | {d.n_at_least_half}/{d.n_tasks} | {_fmt(d.success_rate)} |")
+                     + f" | {d.n_at_least_half}/{d.n_tasks} [{d.n_at_least_half_ci[0]}-{d.n_at_least_half_ci[1]}]"
+                     + f" | {_fmt(d.success_rate)} |")
     return "\n".join(lines)
 
 
 def format_task_table(report: Report) -> str:
-    """Markdown: per (policy, task) mean return, normalized score and success rate."""
-    lines = ["| policy | task | episodes | mean return | normalized % | success % | random ref | expert ref |",
+    """Markdown: per (policy, task) mean return, normalized score ``52.1 [31.0, 70.2]`` (95% CI), success rate."""
+    lines = ["| policy | task | episodes | mean return | normalized % [95% CI] | success % | random ref | expert ref |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for t in report.tasks:
-        lines.append(f"| {t.policy} | {t.task_id} | {t.episodes} | {t.mean_return:.3f} | {_fmt(t.normalized)} | "
+        lines.append(f"| {t.policy} | {t.task_id} | {t.episodes} | {t.mean_return:.3f} | {_fmt(t.normalized)} "
+                     f"[{_fmt(t.normalized_ci[0])}, {_fmt(t.normalized_ci[1])}] | "
                      f"{_fmt(t.success_rate)} | {t.random_ref:g} | {t.expert_ref:g} ({t.expert_kind}) |")
     return "\n".join(lines)
 
@@ -172,7 +211,11 @@ def format_task_table(report: Report) -> str:
 def to_markdown(report: Report) -> str:
     parts = ["# Expert-normalized scores", "",
              "Normalized score = (return - random) / (expert - random); aggregates by rliable over "
-             "(episodes, tasks), 95% stratified-bootstrap CIs.", "", "## Per domain", "",
+             "(episodes, tasks), 95% stratified-bootstrap CIs. Per task: 95% percentile bootstrap of the "
+             "mean over the task's episodes. Tasks >= 50%: 95% stratified bootstrap (episodes resampled "
+             "within each task, tasks recounted).", ""]
+    parts += [f"- {policy}: {at_least_half_line(report, policy)}" for policy in report.at_least_half]
+    parts += ["", "## Per domain", "",
              format_domain_table(report), "", "## Per task", "", format_task_table(report)]
     if report.unscored:
         parts += ["", "## Not scored (no usable reference)", ""]

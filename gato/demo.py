@@ -353,12 +353,9 @@ def _write_json(path: Path, obj: Any) -> None:
 
 def summary_lines(report, policy: str) -> list[str]:
     """The per-domain normalized scores of ``policy`` and its count of tasks at or above 50% of expert."""
-    from eval.scoring import HALF_EXPERT
+    from eval.report import at_least_half_line
 
-    rows = [t for t in report.tasks if t.policy == policy]
-    at_half = [t.task_id for t in rows if t.normalized >= HALF_EXPERT]
-    lines = [f"{policy}: {len(at_half)} of {len(rows)} scored tasks at >= 50% of expert"
-             + (f" ({100 * len(at_half) / len(rows):.0f}%)" if rows else "")]
+    lines = [f"{policy}: {at_least_half_line(report, policy)}"]
     for d in report.domains:
         if d.policy == policy:
             lines.append(f"  {d.domain:10s} mean {100 * d.mean:6.1f}%  IQM {100 * d.iqm:6.1f}%  "

@@ -6,6 +6,7 @@ import json
 import math
 
 from gato.demo import main as demo_main
+from report_checks import check_report_against_returns
 
 
 def test_smoke_demo_end_to_end_and_rerun_resumes(tmp_path, capsys):
@@ -19,11 +20,12 @@ def test_smoke_demo_end_to_end_and_rerun_resumes(tmp_path, capsys):
     (row,) = report["tasks"]
     assert row["task_id"] == "metaworld-reach" and row["policy"] == "gato:model" and row["episodes"] == 2
     assert math.isfinite(row["normalized"]) and math.isfinite(row["mean_return"])
+    check_report_against_returns(report, out / "report.results.json")
     assert {d["domain"] for d in report["domains"]} == {"metaworld", "all"}
     assert all(math.isfinite(d["mean"]) for d in report["domains"])
     assert report["extra"]["evaluation"]["checkpoint_step"] == 8
     printed = capsys.readouterr().out
-    assert "tasks at >= 50% of expert" in printed
+    assert "tasks at >= 50% of expert" in printed and "% interval " in printed
     # a rerun finds the data, the finished training and the cached evaluation
     assert demo_main(args) == 0
     printed = capsys.readouterr().out

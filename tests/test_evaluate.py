@@ -15,6 +15,7 @@ from gato.configs import get_config
 from gato.model import GatoModel
 from gato.policy import GatoPolicy, MissingPromptError
 from policies import make_policy
+from report_checks import check_report_against_returns
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,7 @@ def test_eval_writes_report_and_flags_unseen_domains(run):
     rows = {t["task_id"]: t for t in report["tasks"]}
     assert set(rows) == {"metaworld-reach", "babyai-goto-red-ball"}
     assert all(r["episodes"] == 2 and math.isfinite(r["normalized"]) for r in rows.values())
+    check_report_against_returns(report, root / "out" / "tiny.results.json")
     assert {d["domain"] for d in report["domains"]} == {"metaworld", "babyai", "all"}
     info = report["extra"]["evaluation"]
     assert info["trained_domains"] == ["metaworld"]
