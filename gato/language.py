@@ -255,22 +255,13 @@ class CompleteConfig:
     """how many tokens to add at most."""
 
 
-def _positional(argv: list[str], names: tuple[str, ...]) -> list[str]:
-    """Let ``gato caption IMAGE --checkpoint RUN`` work: leading positionals become flags."""
-    argv = list(argv)
-    out, i = [], 0
-    for name in names:
-        if i < len(argv) and not argv[i].startswith("-"):
-            out += [f"--{name}", argv[i]]
-            i += 1
-    return out + argv[i:]
-
-
 def caption_main(argv: list[str] | None = None) -> int:
     """`gato caption IMAGE --checkpoint RUN`: print a greedy caption."""
-    import tyro
+    from gato.cli import check_dir, check_file, parse
 
-    cfg = tyro.cli(CaptionConfig, args=_positional(argv or [], ("image",)))
+    cfg = parse(CaptionConfig, argv, "gato caption", positional=("image",))
+    check_file(cfg.image, "IMAGE", "image file")
+    check_dir(cfg.checkpoint, "--checkpoint", "run directory")
     image = load_image(cfg.image, cfg.image_size)  # raises on an unreadable image, before loading
     model, _, _ = load_text_model(cfg.checkpoint)
     print(caption_images(model, [image], cfg.max_new_tokens)[0])
@@ -279,9 +270,11 @@ def caption_main(argv: list[str] | None = None) -> int:
 
 def ask_main(argv: list[str] | None = None) -> int:
     """`gato ask IMAGE "question" --checkpoint RUN`: print a greedy answer."""
-    import tyro
+    from gato.cli import check_dir, check_file, parse
 
-    cfg = tyro.cli(AskConfig, args=_positional(argv or [], ("image", "question")))
+    cfg = parse(AskConfig, argv, "gato ask", positional=("image", "question"))
+    check_file(cfg.image, "IMAGE", "image file")
+    check_dir(cfg.checkpoint, "--checkpoint", "run directory")
     image = load_image(cfg.image, cfg.image_size)
     model, config, _ = load_text_model(cfg.checkpoint)
     q, p = len(question_ids(cfg.question)), (image.shape[0] // 16) * (image.shape[1] // 16)
@@ -292,9 +285,10 @@ def ask_main(argv: list[str] | None = None) -> int:
 
 def complete_main(argv: list[str] | None = None) -> int:
     """`gato complete "prompt" --checkpoint RUN`: print the prompt's greedy continuation."""
-    import tyro
+    from gato.cli import check_dir, parse
 
-    cfg = tyro.cli(CompleteConfig, args=_positional(argv or [], ("prompt",)))
+    cfg = parse(CompleteConfig, argv, "gato complete", positional=("prompt",))
+    check_dir(cfg.checkpoint, "--checkpoint", "run directory")
     model, config, _ = load_text_model(cfg.checkpoint)
     check_prompt_fits(len(text_prompt(cfg.prompt)), config.max_len, "the prompt")
     print(cfg.prompt + complete(model, cfg.prompt, cfg.max_new_tokens))
