@@ -87,6 +87,9 @@ class Config:
     force: bool = False
     """write into an --out that holds another command's files (a dataset made with other options is
     always refused: rerun with its options to resume it, or give another --out)."""
+    allow_pickle: bool = False
+    """load a --policy .zip that is neither pinned in the zoo nor written by gato on this account; SB3
+    zips are pickles, so this executes code from the file."""
 
 
 # Fields whose change alters the recorded content: a rerun into an existing dataset must match them.
@@ -184,7 +187,7 @@ def generate_shard(job: dict[str, Any], shard: int) -> dict[str, Any]:
                 "sha256": checksums.shard_digest(path)}
     t0 = time.perf_counter()
     env_list = [envs.make(task)]
-    policy = make_policy(job["policy"], task, envs=env_list)
+    policy = make_policy(job["policy"], task, envs=env_list, allow_pickle=job.get("allow_pickle", False))
     version = policy_version(policy)
     name = getattr(policy, "name", job["policy"])
     tmp = f"{path}.tmp{os.getpid()}"
@@ -392,7 +395,7 @@ def pending_shards(cfg: Config, out: str) -> list[int]:
     return [s for s, name in enumerate(names) if name not in sums]
 
 
-def check_policy(policy: str, task: str) -> None:
+def check_policy(policy: str, task: str, allow_pickle: bool = False) -> None:
     """Build ``policy`` for ``task`` once (an expert that does not exist fails here, not in a shard)."""
     import envs
     from gato.cli import CommandError
@@ -400,7 +403,7 @@ def check_policy(policy: str, task: str) -> None:
 
     env = envs.make(task)
     try:
-        make_policy(policy, task, envs=[env])
+        make_policy(policy, task, envs=[env], allow_pickle=allow_pickle)
     except NoExpertError as e:
         raise CommandError(f"--policy {policy}: {e}") from None
     finally:
@@ -422,7 +425,7 @@ def generate(cfg: Config, command: str = "") -> dict[str, Any]:
     out = default_out(cfg)
     check_out_dir(out, "generate", force=cfg.force)
     _check_identity(out, cfg)
-    check_policy(cfg.policy, cfg.task)
+    check_policy(cfg.policy, cfg.task, cfg.allow_pickle)
     os.makedirs(out, exist_ok=True)
     atomic_write_json(os.path.join(out, CONFIG), {**asdict(cfg), "out": os.path.abspath(out), "command": command})
     for stale in glob.glob(os.path.join(out, "shard-*.h5.tmp*")):  # left by a killed run
@@ -430,6 +433,7 @@ def generate(cfg: Config, command: str = "") -> dict[str, Any]:
             os.remove(stale)
     job = {"out": out, "task": cfg.task, "policy": cfg.policy, "episodes": cfg.episodes, "seed": cfg.seed,
            "shard_size": cfg.shard_size, "deterministic": cfg.deterministic, "max_steps": cfg.max_steps,
+           "allow_pickle": cfg.allow_pickle,
            "policy_modules": registered_policy_modules()}
     n = num_shards(cfg.episodes, cfg.shard_size)
     pending = pending_shards(cfg, out)

@@ -23,11 +23,17 @@ Algorithms and hyperparameters per domain (``--algo auto``):
 Layout of ``--out DIR``: ``ckpt/`` (latest checkpoint: ``model.zip`` and, for SAC/DQN,
 ``replay_buffer.pkl``; rerunning the same command resumes from it), ``tb/`` (TensorBoard),
 ``config.json``, and at the end ``model.zip`` + ``expert.json`` (measured return, episodes, seeds,
-the exact command). ``--zoo`` also copies those two files into ``datasets_gen/zoo/<task>/``.
+the exact command). ``--zoo`` also copies those two files into ``datasets_gen/zoo/<task>/`` and
+pins the zip's sha256 in ``datasets_gen/zoo/SHA256SUMS``.
+
+The zips and the replay buffer are pickles (they run code when loaded). Each one this command
+writes is recorded in the user's ledger (`policies.trust.remember`), so a resume, or ``--policy
+runs/experts/T/model.zip``, loads it without ``--allow-pickle``; anything else needs that flag.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shlex
@@ -44,7 +50,8 @@ import numpy as np
 from envs import domain_of
 from envs.atomic import atomic_write_json
 from datasets_gen.generate import library_versions
-from policies.sb3 import ZOO_DIR, FlatObservation
+from policies import trust
+from policies.sb3 import ZOO_DIR, FlatObservation, pin_in_zoo
 
 ATARI_ENV_ID = "ALE/{game}-v5"
 
@@ -83,11 +90,14 @@ class Config:
     """write into an --out that holds another command's files."""
     allow_changes: bool = False
     """resume although --algo, --seed, --hp or --eval-max-steps differ from the stored run's."""
+    allow_pickle: bool = False
+    """resume from a ckpt/ that gato did not write on this account (another machine, an older version):
+    model.zip and replay_buffer.pkl are pickles, so this executes code from them."""
 
 
 # Options whose change does not make a resumed run another run.
 RESUMABLE_OPTIONS = ("env_steps", "steps", "checkpoint_every", "eval_episodes", "threads", "zoo", "update_references",
-                     "progress", "force", "allow_changes", "out", "n_envs", "hyperparameters", "command")
+                     "progress", "force", "allow_changes", "allow_pickle", "out", "n_envs", "hyperparameters", "command")
 
 
 def check_config(cfg: Config) -> tuple[Path, dict[str, Any]]:
@@ -213,16 +223,25 @@ def hyperparameters(domain: str, algo: str, steps: int) -> tuple[dict[str, Any],
 # ----------------------------------------------------------------------------- checkpoints
 
 
+def _commit_pickle(tmp: Path, path: Path) -> None:
+    """Fsync a written pickle, record it in the ledger of files gato wrote (so that resume and
+    ``--policy`` may load it without ``--allow-pickle``), then rename it into place."""
+    trust.fsync_file(tmp)
+    trust.remember(path, trust.sha256_file(tmp))
+    os.replace(tmp, path)
+    trust.fsync_dir(path.parent)
+
+
 def _atomic_save_model(model, path: Path) -> None:
     tmp = path.with_name(path.stem + ".tmp.zip")
     model.save(str(tmp))
-    os.replace(tmp, path)
+    _commit_pickle(tmp, path)
 
 
 def _atomic_save_buffer(model, path: Path) -> None:
     tmp = path.with_name(path.stem + ".tmp.pkl")
     model.save_replay_buffer(str(tmp))
-    os.replace(tmp, path)
+    _commit_pickle(tmp, path)
 
 
 def _callbacks(model_dir: Path, every: int, total: int, start: int, progress: bool):
@@ -333,6 +352,7 @@ def _publish(cfg: Config, out: Path) -> None:
             tmp = dst / f"{name}.tmp"
             shutil.copyfile(out / name, tmp)
             os.replace(tmp, dst / name)
+        pin_in_zoo(dst / "model.zip")  # datasets_gen/zoo/SHA256SUMS: commit it with the zip
         print(f"copied to {dst}", file=sys.stderr)
 
 
@@ -364,9 +384,12 @@ def train(cfg: Config, command: str) -> dict[str, Any]:
     venv = make_vec_env(cfg.task, n_envs, cfg.seed)
     ckpt = out / "ckpt"
     if (ckpt / "model.zip").exists():
-        model = cls.load(str(ckpt / "model.zip"), env=venv, device="cpu", tensorboard_log=str(out / "tb"))
+        # pickles: loaded only if gato wrote them here, or with --allow-pickle (policies.trust)
+        data = trust.check_pickle(ckpt / "model.zip", allow_pickle=cfg.allow_pickle, what="SB3 checkpoint")
+        model = cls.load(io.BytesIO(data), env=venv, device="cpu", tensorboard_log=str(out / "tb"))
         if (ckpt / "replay_buffer.pkl").exists():
-            model.load_replay_buffer(str(ckpt / "replay_buffer.pkl"))
+            data = trust.check_pickle(ckpt / "replay_buffer.pkl", allow_pickle=cfg.allow_pickle, what="replay buffer")
+            model.load_replay_buffer(io.BytesIO(data))
         print(f"resuming from {ckpt / 'model.zip'} at step {model.num_timesteps}", file=sys.stderr)
     else:
         policy = kwargs.pop("policy")

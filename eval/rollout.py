@@ -48,6 +48,9 @@ class RolloutConfig:
     """Replace an existing --out file written with other options."""
     progress: bool = True
     """Show a progress bar (episodes) on stderr."""
+    allow_pickle: bool = False
+    """Load a --policy .zip that is neither pinned in the zoo nor written by gato on this account; SB3
+    zips are pickles, so this executes code from the file."""
 
 
 def _same_run(cfg: RolloutConfig) -> Callable[[Path], bool]:
@@ -57,7 +60,7 @@ def _same_run(cfg: RolloutConfig) -> Callable[[Path], bool]:
             stored = json.loads(path.read_text()).get("config", {})
         except (OSError, ValueError, AttributeError):
             return False
-        return not changed_options(stored, asdict(cfg), ignore=("force", "progress", "workers", "num_envs"))
+        return not changed_options(stored, asdict(cfg), ignore=("force", "progress", "workers", "num_envs", "allow_pickle"))
     return same
 
 
@@ -72,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     check_out_files([cfg.out], force=cfg.force, same=_same_run(cfg))
     with progress(cfg.episodes, f"rollout {cfg.task}", cfg.progress, unit="episode") as bar:
         result = rollout(cfg.policy, cfg.task, cfg.episodes, cfg.seed, num_envs=cfg.num_envs, workers=cfg.workers,
-                         deterministic=cfg.deterministic, max_steps=cfg.max_steps, on_episode=lambda _: bar.update())
+                         deterministic=cfg.deterministic, max_steps=cfg.max_steps, on_episode=lambda _: bar.update(),
+                         policy_kwargs={"allow_pickle": True} if cfg.allow_pickle else None)
     save_results(cfg.out, [result], config=asdict(cfg))
     sr = "" if result.success_rate is None else f", success {100 * result.success_rate:.0f}%"
     print(f"{cfg.task} {cfg.policy}: mean return {result.mean_return:.3f} over {cfg.episodes} episodes{sr} "

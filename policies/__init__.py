@@ -118,7 +118,9 @@ def make_policy(name: str, task_id: str, envs: Sequence[Any] | None = None, **kw
         task_id: registry id, e.g. ``"babyai-goto-red-ball"``.
         envs: the wrapped envs the policy will act in, in batch order. Privileged experts (the
             BabyAI bot, Atari RAM experts) read their state and require them.
-        **kw: ``action_space=`` for ``"random"`` without envs; anything else goes to the SB3 loader.
+        **kw: ``action_space=`` for ``"random"`` without envs; ``allow_pickle=True`` lets an SB3 file
+            that is neither pinned in the zoo nor written by gato here load (it runs code, see
+            `policies.trust`); anything else goes to the policy's builder.
 
     Returns:
         A `Policy`.
@@ -132,6 +134,7 @@ def make_policy(name: str, task_id: str, envs: Sequence[Any] | None = None, **kw
         >>> make_policy("random", "babyai-goto-red-ball", action_space=gym.spaces.Discrete(7)).name
         'random'
     """
+    allow_pickle = bool(kw.pop("allow_pickle", False))  # read by the SB3 loader only
     if name == "random":
         from policies.random import RandomPolicy
 
@@ -158,7 +161,7 @@ def make_policy(name: str, task_id: str, envs: Sequence[Any] | None = None, **kw
             raise ImportError(f"Loading SB3 checkpoint {name!r} needs policies/sb3.py ({e}).") from e
         if not hasattr(sb3, "load_policy"):
             raise ImportError("policies.sb3 has no load_policy(path, task_id) to load an SB3 checkpoint yet.")
-        return sb3.load_policy(name, task_id, **kw)
+        return sb3.load_policy(name, task_id, allow_pickle=allow_pickle, **kw)
     raise ValueError(
         f"Unknown policy {name!r} for task {task_id!r}: use one of {POLICY_NAMES} or a path to an "
         "existing stable-baselines3 .zip checkpoint."

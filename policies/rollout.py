@@ -157,11 +157,13 @@ def rollout_episodes(
     envs: Sequence[Any] | None = None,
     policy_modules: Sequence[str] = (),
     on_episode: Callable[[dict[str, Any]], None] | None = None,
+    policy_kwargs: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The rollout loop in one process: the given episodes on ``num_envs`` envs.
 
     ``policy_modules`` are imported first (a worker process refills the `policies` registry).
     ``on_episode(row)`` is called as each episode ends (a progress bar's hook).
+    ``policy_kwargs`` go to `make_policy` when ``policy`` is a name (e.g. ``allow_pickle=True``).
     Returns one dict per episode (index, seed, return, length, success, episode), in index order.
     """
     import_policy_modules(policy_modules)
@@ -173,7 +175,7 @@ def rollout_episodes(
     env_list = list(envs) if envs is not None else [make_env(task_id, **(env_options or {})) for _ in range(n)]
     n = len(env_list)
     is_babyai = domain_of(task_id) == "babyai"
-    pi = make_policy(policy, task_id, envs=env_list) if isinstance(policy, str) else policy
+    pi = make_policy(policy, task_id, envs=env_list, **(policy_kwargs or {})) if isinstance(policy, str) else policy
     policy_name = policy if isinstance(policy, str) else getattr(pi, "name", type(pi).__name__)
 
     pending = deque(int(i) for i in episode_indices)
@@ -266,6 +268,7 @@ def rollout(
     max_steps: int | None = None,
     envs: Sequence[Any] | None = None,
     on_episode: Callable[[dict[str, Any]], None] | None = None,
+    policy_kwargs: dict[str, Any] | None = None,
 ) -> RolloutResult:
     """Roll out ``policy`` on ``task_id`` for ``episodes`` episodes; episode ``i`` resets with ``seed + i``.
 
@@ -286,6 +289,8 @@ def rollout(
         envs: already-built envs to use (one process only; they are not closed).
         on_episode: called with each finished episode's row (index, seed, return, length, ...) in
             the calling process, e.g. to advance a progress bar (with workers: as chunks finish).
+        policy_kwargs: keyword options for `make_policy` when ``policy`` is a name, in every process
+            (e.g. ``{"allow_pickle": True}`` for an SB3 zip the user vouches for).
 
     Returns:
         A `RolloutResult` in episode order.
@@ -297,7 +302,7 @@ def rollout(
     t0 = time.perf_counter()
     indices = list(range(episodes))
     common = dict(task_id=task_id, seed=seed, num_envs=num_envs, record=record, deterministic=deterministic,
-                  env_options=env_options, make_env=make_env, max_steps=max_steps)
+                  env_options=env_options, make_env=make_env, max_steps=max_steps, policy_kwargs=policy_kwargs)
     workers = min(workers, episodes)
     if workers == 1:
         rows = rollout_episodes(policy, episode_indices=indices, envs=envs, on_episode=on_episode, **common)

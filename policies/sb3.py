@@ -15,6 +15,11 @@ Atari experts trained by `gato train-expert` use SB3's own Atari preprocessing o
 (84x84 grey, 4 stacked frames) and therefore are not served through this adapter; the cheap Atari
 experts are `policies.atari_ram`.
 
+SB3 zips are Python pickles: loading one runs any code it holds. `SB3Policy.load` reads a zip
+only if `policies.trust.check_pickle` admits it: pinned in ``datasets_gen/zoo/SHA256SUMS``, written
+by gato on this account, or named with ``allow_pickle=True`` (``--allow-pickle``). The bytes that
+were checked are the bytes loaded. See docs/trust.md.
+
 Example:
     >>> from policies.sb3 import zoo_expert
     >>> policy = zoo_expert("dmc-cartpole-balance")  # None if the zoo has no such expert
@@ -22,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -30,10 +36,13 @@ import gymnasium as gym
 import numpy as np
 
 from envs.convention import CONTINUOUS, DISCRETE, IMAGE
+from policies import trust
 from policies.base import Policy, PolicyState
 
 ZOO_DIR = Path(__file__).resolve().parent.parent / "datasets_gen" / "zoo"
 """`datasets_gen/zoo/<task_id>/` holds `model.zip` and `expert.json` per task."""
+ZOO_SUMS = ZOO_DIR / trust.SUMS
+"""The zoo's manifest: the sha256 of every ``<task_id>/model.zip`` it ships (checked on load)."""
 
 ALGOS = ("sac", "ppo", "dqn")
 
@@ -79,15 +88,32 @@ class FlatObservation(gym.ObservationWrapper):
         return flatten_obs(observation, self.key)
 
 
-def _load_model(path: Path, algo: str | None):
+def zoo_pins() -> dict[str, str]:
+    """``{absolute path: sha256}`` of the zoo files pinned in ``datasets_gen/zoo/SHA256SUMS``."""
+    if not ZOO_SUMS.exists():
+        return {}
+    return {str((ZOO_DIR / name).resolve()): digest for name, digest in trust.read_sums(ZOO_SUMS).items()}
+
+
+def pin_in_zoo(path: str | Path) -> None:
+    """Record the sha256 of a file inside the zoo in its manifest (`gato train-expert --zoo`)."""
+    path = Path(path).resolve()
+    name = path.relative_to(ZOO_DIR.resolve()).as_posix()
+    sums = trust.read_sums(ZOO_SUMS) if ZOO_SUMS.exists() else {}
+    sums[name] = trust.sha256_file(path)
+    trust.write_sums(ZOO_SUMS, sums)
+
+
+def _load_model(path: Path, algo: str | None, allow_pickle: bool = False):
     import stable_baselines3 as sb3
 
+    data = trust.check_pickle(path, allow_pickle=allow_pickle, pinned=zoo_pins(), what="SB3 checkpoint")
     names = [algo] if algo else list(ALGOS)
     errors = []
     for name in names:
         cls = {"sac": sb3.SAC, "ppo": sb3.PPO, "dqn": sb3.DQN}[name]
         try:
-            return cls.load(str(path), device="cpu"), name
+            return cls.load(io.BytesIO(data), device="cpu"), name
         except Exception as e:  # wrong algorithm class for this zip: try the next one
             errors.append(f"{name}: {type(e).__name__}: {e}")
     raise ValueError(f"could not load SB3 checkpoint {path} as any of {names}: " + "; ".join(errors))
@@ -110,10 +136,15 @@ class SB3Policy(Policy):
         self.is_box = isinstance(model.action_space, gym.spaces.Box)
 
     @classmethod
-    def load(cls, path: str | Path, algo: str | None = None, obs_key: str | None = None) -> "SB3Policy":
+    def load(cls, path: str | Path, algo: str | None = None, obs_key: str | None = None,
+             allow_pickle: bool = False) -> "SB3Policy":
         """Loads ``path`` (a model zip, or a directory with ``model.zip`` and ``expert.json``).
 
         The algorithm and observation key come from ``expert.json`` beside the zip when present.
+        ``allow_pickle`` admits a zip that is neither pinned in the zoo nor written by gato here.
+
+        Raises:
+            policies.trust.UntrustedPickleError: the zip is not admitted (the message says how to proceed).
         """
         path = Path(path)
         zip_path = path / "model.zip" if path.is_dir() else path
@@ -127,7 +158,7 @@ class SB3Policy(Policy):
                 "frames), not on our observation convention, so it cannot act through the Policy interface; "
                 "use the RAM-scripted experts (policies.atari_ram) or evaluate it with SB3 directly"
             )
-        model, algo = _load_model(zip_path, algo or meta.get("algo"))
+        model, algo = _load_model(zip_path, algo or meta.get("algo"), allow_pickle)
         if obs_key is None:
             obs_key = meta.get("obs_key")
         if obs_key is None:
@@ -171,5 +202,6 @@ def zoo_tasks() -> list[str]:
 
 
 def load_policy(path: str | Path, task_id: str | None = None, **kw: Any) -> Policy:
-    """`policies.make_policy` hook: an SB3 checkpoint path -> `SB3Policy` (``algo=``/``obs_key=`` optional)."""
-    return SB3Policy.load(path, algo=kw.pop("algo", None), obs_key=kw.pop("obs_key", None))
+    """`policies.make_policy` hook: an SB3 checkpoint path -> `SB3Policy` (``algo=``/``obs_key=``/``allow_pickle=``)."""
+    return SB3Policy.load(path, algo=kw.pop("algo", None), obs_key=kw.pop("obs_key", None),
+                          allow_pickle=bool(kw.pop("allow_pickle", False)))

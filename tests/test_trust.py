@@ -433,3 +433,123 @@ def test_random_bytes_inside_a_shard_are_found_by_the_full_check(dataset, tmp_pa
             ds.episode(i)
         except CorruptShardError as e:
             assert SHARD in str(e)
+
+
+# ============================================================================ pickles (SB3 zips, replay buffers)
+
+ZOO_TASK = "dmc-cartpole-balance"
+
+
+def evil_zip(path: Path, marker: Path) -> Path:
+    """An SB3-shaped zip whose ``data`` holds a pickle that creates ``marker`` when it is loaded."""
+    import base64
+    import json
+    import pickle
+    import zipfile
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    payload = base64.b64encode(pickle.dumps(Evil())).decode()
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("data", json.dumps({"policy_class": {":type:": "<class 'type'>", ":serialized:": payload}}))
+    return path
+
+
+def test_the_zoo_manifest_pins_every_zoo_model():
+    from policies.sb3 import ZOO_DIR, ZOO_SUMS, zoo_tasks
+
+    sums = trust.read_sums(ZOO_SUMS)
+    assert sorted(sums) == [f"{t}/model.zip" for t in zoo_tasks()]
+    for name, digest in sums.items():
+        assert trust.sha256_file(ZOO_DIR / name) == digest, f"{name} differs from datasets_gen/zoo/SHA256SUMS"
+
+
+def test_a_pinned_zoo_model_loads_without_the_flag():
+    from policies.sb3 import zoo_expert
+
+    assert zoo_expert(ZOO_TASK).name == f"zoo:{ZOO_TASK}"
+
+
+def test_a_zip_not_in_the_manifest_is_refused_without_the_flag(tmp_path, capsys):
+    from policies import make_policy
+    from policies.sb3 import ZOO_DIR
+
+    copy = tmp_path / "model.zip"  # the same bytes as a zoo model, but not the pinned file
+    shutil.copyfile(ZOO_DIR / ZOO_TASK / "model.zip", copy)
+    with pytest.raises(trust.UntrustedPickleError, match=r"refusing to load SB3 checkpoint .*model\.zip.*--allow-pickle"):
+        make_policy(str(copy), ZOO_TASK)
+    pi = make_policy(str(copy), ZOO_TASK, allow_pickle=True)
+    assert pi.checkpoint == str(copy)
+    assert "runs any code" in capsys.readouterr().err
+
+
+def test_a_modified_zoo_model_is_refused(tmp_path, monkeypatch):
+    from policies import sb3
+
+    zoo = tmp_path / "zoo"
+    shutil.copytree(sb3.ZOO_DIR / ZOO_TASK, zoo / ZOO_TASK)
+    shutil.copyfile(sb3.ZOO_SUMS, zoo / "SHA256SUMS")
+    with open(zoo / ZOO_TASK / "model.zip", "ab") as f:
+        f.write(b"\0")
+    monkeypatch.setattr(sb3, "ZOO_DIR", zoo)
+    monkeypatch.setattr(sb3, "ZOO_SUMS", zoo / "SHA256SUMS")
+    with pytest.raises(trust.UntrustedPickleError, match=r"not the .* pinned for it .*modified or is corrupt"):
+        sb3.zoo_expert(ZOO_TASK)
+
+
+def test_a_crafted_zip_runs_no_code_unless_allowed(tmp_path):
+    from policies import make_policy
+
+    marker = tmp_path / "pwned"
+    zip_path = evil_zip(tmp_path / "evil.zip", marker)
+    with pytest.raises(trust.UntrustedPickleError):
+        make_policy(str(zip_path), ZOO_TASK)
+    assert not marker.exists()
+    with pytest.raises(ValueError, match="could not load SB3 checkpoint"):
+        make_policy(str(zip_path), ZOO_TASK, allow_pickle=True)
+    assert marker.exists()  # what --allow-pickle says it does: the file's code ran
+
+
+@pytest.mark.parametrize("command", ["rollout", "generate"])
+def test_cli_refuses_a_crafted_zip_without_running_it(tmp_path, command):
+    marker = tmp_path / "pwned"
+    zip_path = evil_zip(tmp_path / "evil.zip", marker)
+    gato = Path(sys.executable).with_name("gato")
+    out = tmp_path / ("r.json" if command == "rollout" else "data")
+    proc = subprocess.run([str(gato), command, "--task", ZOO_TASK, "--policy", str(zip_path), "--episodes", "1",
+                           "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "--allow-pickle" in proc.stderr and str(zip_path) in proc.stderr
+    assert not marker.exists() and not out.exists()
+
+
+def test_ledger_admits_only_what_gato_wrote(tmp_path):
+    f = tmp_path / "buffer.pkl"
+    f.write_bytes(b"not really a pickle")
+    with pytest.raises(trust.UntrustedPickleError):
+        trust.check_pickle(f)
+    trust.remember(f)
+    assert trust.check_pickle(f) == b"not really a pickle"
+    f.write_bytes(b"changed afterwards")
+    with pytest.raises(trust.UntrustedPickleError):
+        trust.check_pickle(f)
+    Path(os.environ[trust.LEDGER_ENV]).write_bytes(b"\xff garbage line\n\n")
+    assert not trust.remembered(trust.sha256_bytes(b"changed afterwards"))
+
+
+def test_train_expert_resumes_its_own_pickles_and_refuses_foreign_ones(tmp_path, monkeypatch):
+    from datasets_gen.train_expert import Config, train as train_expert
+
+    out = tmp_path / "run"
+    cfg = Config(task=ZOO_TASK, env_steps=120, out=str(out), checkpoint_every=100, eval_episodes=1, eval_max_steps=5,
+                 hp='{"learning_starts": 100, "batch_size": 16}', update_references=False, progress=False)
+    train_expert(cfg, "test")
+    assert trust.remembered(trust.sha256_file(out / "ckpt" / "replay_buffer.pkl"))
+    more = Config(**{**cfg.__dict__, "env_steps": 140})
+    monkeypatch.setenv(trust.LEDGER_ENV, str(tmp_path / "another-account.sha256"))  # as if copied from elsewhere
+    with pytest.raises(trust.UntrustedPickleError, match=r"ckpt/model\.zip.*--allow-pickle"):
+        train_expert(more, "test")
+    done = train_expert(Config(**{**more.__dict__, "allow_pickle": True}), "test")
+    assert done["steps"] == 140
