@@ -2,7 +2,7 @@
 
 Stages, each resumable (rerunning the same command continues where it stopped):
 
-1. **data**: one expert dataset per task of the suite under ``--data-dir`` (`gato generate`;
+1. **data**: one expert dataset per task of the suite under ``--data`` (`gato generate`;
    an existing finished dataset is reused as it is, an unfinished one resumes its shards).
 2. **train**: `gato train` on all of them (plus synthetic vision-language and text with
    ``--language``) as a subprocess with a wall-clock limit from ``--minutes``; checkpoints every
@@ -97,9 +97,9 @@ class DemoConfig:
     config: str = "gato-small"
     """Model config (gato.configs.CONFIGS). gato-small (512 slots, the least that holds a BabyAI timestep
     beside a prompt) gets ~2x the updates of gato-demo in the same CPU time."""
-    out_dir: str = "runs/demo"
+    out: str = "runs/demo"
     """Run directory: model/ (checkpoints), eval/, report.json/.md/.png, demo_config.json."""
-    data_dir: str = "data/demo-suite"
+    data: str = "data/demo-suite"
     """Where the expert datasets go, one directory per task (finished ones are reused, so a rerun
     or a longer demo builds only what is missing)."""
     data_scale: float = 1.0
@@ -144,14 +144,41 @@ class DemoConfig:
     """Context sliding of the Gato policy: reprefill or drop."""
     smoke: bool = False
     """Seconds-long end-to-end run (gato-tiny, two tasks, 2 short episodes, no baselines/language)."""
+    force: bool = False
+    """Write into an --out that holds another command's files (rerunning the demo resumes its own)."""
+
+
+def check_config(cfg: DemoConfig) -> DemoConfig:
+    """Validate ``cfg`` before anything is written (`gato.cli` conventions); returns it."""
+    from gato.cli import UsageError, at_least, check_out_dir, check_task, in_range
+    from gato.configs import get_config
+
+    for task_id in cfg.tasks:
+        check_task(task_id, "--tasks")
+    try:
+        get_config(cfg.config)
+    except KeyError as e:
+        raise UsageError(f"--config {cfg.config}: {e.args[0]}") from None
+    for flag, value, low in (("--episodes", cfg.episodes, 1), ("--batch-size", cfg.batch_size, 1),
+                             ("--threads", cfg.threads, 1), ("--max-steps", cfg.max_steps, 1),
+                             ("--train-steps", cfg.train_steps, 1), ("--atari-eval-steps", cfg.atari_eval_steps, 1)):
+        at_least(value, low, flag)
+    for flag, value in (("--minutes", cfg.minutes), ("--data-scale", cfg.data_scale), ("--eval-minutes", cfg.eval_minutes)):
+        if not value > 0:
+            raise UsageError(f"{flag} {value}: must be above 0")
+    in_range(cfg.language_weight, 0.0, 1e6, "--language-weight")
+    if cfg.slide not in ("reprefill", "drop"):
+        raise UsageError(f"--slide {cfg.slide}: use reprefill or drop")
+    check_out_dir(cfg.out, "demo", force=cfg.force)
+    return cfg
 
 
 def smoke_config(cfg: DemoConfig) -> DemoConfig:
-    """The tiny settings of ``--smoke`` (its own default out_dir / data_dir; tasks if not given)."""
+    """The tiny settings of ``--smoke`` (its own default out / data; tasks if not given)."""
     return dataclasses.replace(
         cfg, tasks=SMOKE_SUITE if cfg.tasks == DEFAULT_SUITE else cfg.tasks, minutes=min(cfg.minutes, 3.0),
-        config="gato-tiny", data_dir="data/demo-smoke" if cfg.data_dir == DemoConfig.data_dir else cfg.data_dir,
-        out_dir="runs/demo-smoke" if cfg.out_dir == DemoConfig.out_dir else cfg.out_dir,
+        config="gato-tiny", data="data/demo-smoke" if cfg.data == DemoConfig.data else cfg.data,
+        out="runs/demo-smoke" if cfg.out == DemoConfig.out else cfg.out,
         data_episodes={d: 2 for d in DATA_EPISODES}, episodes=2, eval_episodes={}, baselines=False,
         language=False, batch_size=4, eval_minutes=0.5,
         max_steps=cfg.max_steps or 40, threads=1, train_steps=cfg.train_steps or 8)
@@ -174,8 +201,8 @@ def dataset_plan(cfg: DemoConfig) -> list[tuple[str, int, int]]:
 
 
 def data_root(cfg: DemoConfig) -> str:
-    """``data_dir``, or ``<data_dir>-x<scale>`` when ``data_scale != 1``."""
-    return cfg.data_dir if cfg.data_scale == 1.0 else f"{cfg.data_dir}-x{cfg.data_scale:g}"
+    """``data``, or ``<data>-x<scale>`` when ``data_scale != 1``."""
+    return cfg.data if cfg.data_scale == 1.0 else f"{cfg.data}-x{cfg.data_scale:g}"
 
 
 def build_datasets(cfg: DemoConfig, log=print) -> dict[str, str]:
@@ -222,8 +249,8 @@ def train_model(cfg: DemoConfig, datasets: dict[str, str], seconds: float, log=p
     same schedule from the last checkpoint (the trainer counts the seconds already spent).
     With ``train_steps`` the schedule is a fixed step count instead.
     """
-    run = Path(cfg.out_dir) / "model"
-    state_path = Path(cfg.out_dir) / "demo_state.json"
+    run = Path(cfg.out) / "model"
+    state_path = Path(cfg.out) / "demo_state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     data = list(datasets.values())
     if cfg.language:
@@ -256,7 +283,7 @@ def train_model(cfg: DemoConfig, datasets: dict[str, str], seconds: float, log=p
         cmd += ["--lr", str(cfg.lr)]
     log(f"train: {budget / 60:.1f} min of training: {' '.join(cmd[1:])}")
     env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads))
-    with open(Path(cfg.out_dir) / "train.log", "a") as logf:
+    with open(Path(cfg.out) / "train.log", "a") as logf:
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env)
         try:
             rc = proc.wait(timeout=max(5.0, budget + 120.0))  # the trainer stops itself; this is a guard
@@ -266,7 +293,7 @@ def train_model(cfg: DemoConfig, datasets: dict[str, str], seconds: float, log=p
             rc = None
     last = checkpoint.latest(run)
     if rc not in (0, None) or last is None:
-        raise RuntimeError(f"training failed (exit {rc}, checkpoint {last}); see {Path(cfg.out_dir) / 'train.log'}")
+        raise RuntimeError(f"training failed (exit {rc}, checkpoint {last}); see {Path(cfg.out) / 'train.log'}")
     log(f"train: {'finished' if rc == 0 else 'stopped at the time limit'}; evaluating {last}")
     return run
 
@@ -280,7 +307,7 @@ def evaluate_model(cfg: DemoConfig, run: Path, datasets: dict[str, str], log=pri
 
     torch.set_num_threads(cfg.threads)
     model, _, extra = checkpoint.load(run)
-    cache_dir = Path(cfg.out_dir) / "eval"
+    cache_dir = Path(cfg.out) / "eval"
     cache_dir.mkdir(parents=True, exist_ok=True)
     results, infos = [], []
     for task_id in datasets:
@@ -364,26 +391,25 @@ def summary_lines(report, policy: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import tyro
-
     from eval.evaluate import write_eval_report
     from eval.report import format_domain_table, format_task_table
+    from gato.cli import parse
 
-    cfg = tyro.cli(DemoConfig, args=list(sys.argv[1:] if argv is None else argv))
+    cfg = parse(DemoConfig, argv, "gato demo")
     if cfg.smoke:
         cfg = smoke_config(cfg)
-    print(cfg, flush=True)
+    cfg = check_config(cfg)
     t_start = time.perf_counter()
     budget = cfg.minutes * 60
-    os.makedirs(cfg.out_dir, exist_ok=True)
-    _write_json(Path(cfg.out_dir) / "demo_config.json", asdict(cfg))
+    os.makedirs(cfg.out, exist_ok=True)
+    _write_json(Path(cfg.out) / "demo_config.json", asdict(cfg))
 
     datasets = build_datasets(cfg)
     if not datasets:
         raise RuntimeError(f"no dataset could be built for {cfg.tasks}")
     baselines = []
     if cfg.baselines:  # before training, so that training gets exactly what is left
-        cache = Path(cfg.out_dir) / "eval" / "baselines.json"
+        cache = Path(cfg.out) / "eval" / "baselines.json"
         if cache.exists():
             baselines = load_results(str(cache))
         else:
@@ -408,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
                                  f"what it scored until then)." if capped else "No episode cap."))))
     info["minutes"] = round((time.perf_counter() - t_start) / 60, 1)
     info["config"] = asdict(cfg)
-    report, paths = write_eval_report(results, os.path.join(cfg.out_dir, "report.json"), info,
+    report, paths = write_eval_report(results, os.path.join(cfg.out, "report.json"), info,
                                       extra_sections=sections, extra={"language": lang} if lang else None,
                                       reps=500 if cfg.smoke else 2000)
     print()

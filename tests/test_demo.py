@@ -11,7 +11,7 @@ from report_checks import check_report_against_returns
 
 def test_smoke_demo_end_to_end_and_rerun_resumes(tmp_path, capsys):
     out, data = tmp_path / "run", tmp_path / "data"
-    args = ["--smoke", "--tasks", "metaworld-reach", "--out-dir", str(out), "--data-dir", str(data)]
+    args = ["--smoke", "--tasks", "metaworld-reach", "--out", str(out), "--data", str(data)]
     assert demo_main(args) == 0
     for name in ("report.json", "report.md", "report.png", "report.results.json", "demo_config.json",
                  "demo_state.json"):
