@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-# Published returns to compare with (shared/REFERENCES.md). DMC: CURL paper (Laskin et al. 2020),
+# Published returns to compare with. DMC: CURL paper (Laskin et al. 2020),
 # Table 1, "State SAC" at 500k steps. Atari: the human score of the Atari-57 table (already the
 # task's `expert` reference). Procgen: Cobbe et al.'s R_max (already the task's `expert` reference).
 CURL_STATE_SAC_500K = {
