@@ -21,5 +21,10 @@ from envs.registry import (
     task_spec,
 )
 
+from envs.ecosystem import quiet_legacy_gym, register_gymnasium
+
 __all__ = ["DOMAINS", "MissingDependencyError", "TaskSpec", "UnknownTaskError", "domain_of", "make", "task_ids",
            "task_spec"]
+
+register_gymnasium()  # every task as gymnasium.make("gato/<task-id>") (envs/ecosystem.py)
+quiet_legacy_gym()  # SB3's import of the legacy gym package would print its banner

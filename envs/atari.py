@@ -68,6 +68,7 @@ def make_env(spec: TaskSpec, max_episode_steps: int | None = None, render_mode: 
     """Build an Atari game (see module docstring); called by `envs.make`."""
     gym = import_library("gymnasium", "gymnasium", spec.task_id)
     ale_py = import_library("ale_py", PACKAGE, spec.task_id)
+    ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)  # no "A.L.E: Arcade Learning Environment" banner
     cv2 = import_library("cv2", "opencv-python-headless", spec.task_id)
     gym.register_envs(ale_py)
     if render_mode not in (None, "rgb_array"):

@@ -166,10 +166,26 @@ def _obs(raw: dict[str, Any]) -> dict[str, Any]:
     return {DISCRETE: np.append(grid, np.int64(raw["direction"])), TEXT: str(raw["mission"])}
 
 
+def _quiet_mission_sampling() -> None:
+    """Send minigrid's "Sampling rejected: ..." lines to the debug log instead of stdout.
+
+    `RoomGridLevel` prints one each time it redraws a level whose mission it cannot place (a normal
+    step of generating BabyAI levels, not an error); rebinding ``print`` in that one module keeps
+    them out of the user's output.
+    """
+    import logging
+
+    from minigrid.envs.babyai.core import roomgrid_level
+
+    logger = logging.getLogger("minigrid.babyai")
+    roomgrid_level.print = lambda *args, **kw: logger.debug(" ".join(map(str, args)))
+
+
 def make_env(spec: TaskSpec, max_episode_steps: int | None = None, render_mode: str | None = None):
     """Build a BabyAI level (see module docstring); called by `envs.make`."""
     gym = import_library("gymnasium", "gymnasium", spec.task_id)
     import_library("minigrid", PACKAGE, spec.task_id)  # registers the BabyAI-* ids
+    _quiet_mission_sampling()
     if render_mode not in (None, "rgb_array"):
         raise ValueError(f"task {spec.task_id!r}: render_mode must be None or 'rgb_array', got {render_mode!r}")
     raw = gym.make(spec.source, render_mode=render_mode).unwrapped  # drop gymnasium's checker wrappers
