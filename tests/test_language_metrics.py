@@ -104,3 +104,54 @@ def test_perplexity():
         perplexity(1.0, 0)
     with pytest.raises(ValueError, match="finite"):
         perplexity(float("nan"), 2)
+
+
+# ----------------------------------------------------------------------------- the reference implementation
+
+# Captions of unequal lengths, with n-grams repeated within a candidate ("red red", "the the",
+# "green green") more often than any reference holds them, so that clipping and the CIDEr-D length
+# penalty both change the scores.
+COCO_CASES = [
+    (["a red red circle on the the left", "the blue square",
+      "a green triangle above a green green square near the top"],
+     [["a red circle on the left side", "red circle left"],
+      ["a blue square at the top of the image", "blue square"],
+      ["green triangle above green square", "a green triangle sits above a green square at the top",
+       "triangle over square"]]),
+    (["the the the the cat", "a dog", "dog dog dog on a mat on a mat", "one"],
+     [["the cat"], ["a dog sat on the mat", "the dog"], ["a dog on a mat"], ["one two three four five six seven"]]),
+]
+
+
+def _coco_scores(candidates, references):
+    """BLEU-1..4 and CIDEr-D from pycocoevalcap (the COCO caption server's code) on our tokens."""
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+
+    gts = {i: [" ".join(caption_tokens(r)) for r in refs] for i, refs in enumerate(references)}
+    res = {i: [" ".join(caption_tokens(c))] for i, c in enumerate(candidates)}
+    bleus, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    cider_mean, cider_per = Cider().compute_score(gts, res)
+    return bleus, cider_mean, list(cider_per)
+
+
+@pytest.mark.parametrize("candidates,references", COCO_CASES)
+def test_bleu_and_cider_equal_pycocoevalcap(candidates, references):
+    bleus, cider_mean, cider_per = _coco_scores(candidates, references)
+    ours = bleu(candidates, references)
+    # pycocoevalcap adds 1e-15 / 1e-9 to counts to avoid log(0); on non-zero precisions that is
+    # far below 1e-7 relative.
+    assert [ours[f"bleu_{n}"] for n in (1, 2, 3, 4)] == pytest.approx(bleus, rel=1e-7, abs=1e-9)
+    got = cider(candidates, references)
+    assert got["per_image"] == pytest.approx(cider_per, rel=1e-9)
+    assert got["cider"] == pytest.approx(cider_mean, rel=1e-9)
+
+
+def test_coco_cases_exercise_clipping_and_the_length_penalty():
+    # Without the Gaussian length penalty (sigma -> infinity) the scores differ from the reference's,
+    # so a regression that drops it fails the test above.
+    for candidates, references in COCO_CASES:
+        _, _, cider_per = _coco_scores(candidates, references)
+        assert cider(candidates, references, sigma=1e9)["per_image"] != pytest.approx(cider_per, rel=1e-6)
+    # Unclipped BLEU precision of "the the the the cat" vs "the cat" would be 5/5; clipped it is 2/5.
+    assert bleu(["the the the the cat"], [["the cat"]], max_n=1)["precision_1"] == pytest.approx(2 / 5)
