@@ -398,7 +398,7 @@ def pending_shards(cfg: Config, out: str) -> list[int]:
 def check_policy(policy: str, task: str, allow_pickle: bool = False) -> None:
     """Build ``policy`` for ``task`` once (an expert that does not exist fails here, not in a shard)."""
     import envs
-    from gato.cli import CommandError
+    from envs.commandline import CommandError
     from policies import NoExpertError, make_policy
 
     env = envs.make(task)
@@ -412,7 +412,7 @@ def check_policy(policy: str, task: str, allow_pickle: bool = False) -> None:
 
 def generate(cfg: Config, command: str = "") -> dict[str, Any]:
     """Records (or resumes) the dataset of ``cfg``; returns its metadata."""
-    from gato.cli import at_least, check_out_dir, check_task, in_range
+    from envs.commandline import at_least, check_out_dir, check_task, in_range
 
     # Everything is checked before the first file is written (a refused run leaves nothing behind).
     if not cfg.task:
@@ -444,7 +444,7 @@ def generate(cfg: Config, command: str = "") -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gato.cli import parse
+    from envs.commandline import parse
 
     argv = list(sys.argv[1:] if argv is None else argv)
     cfg = parse(Config, argv, "gato generate")

@@ -54,7 +54,7 @@ def summary(path: str, meta: dict[str, Any] | None = None, filtered: bool = True
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gato.cli import check_dir, parse
+    from envs.commandline import check_dir, parse
 
     cfg = parse(Config, argv, "gato info", positional=("data",))
     check_dir(cfg.data, "DATASET", "dataset directory")

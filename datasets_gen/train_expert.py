@@ -102,7 +102,7 @@ RESUMABLE_OPTIONS = ("env_steps", "steps", "checkpoint_every", "eval_episodes", 
 
 def check_config(cfg: Config) -> tuple[Path, dict[str, Any]]:
     """Validate ``cfg`` before anything is written; returns the run directory and the --hp overrides."""
-    from gato.cli import UsageError, at_least, check_out_dir, check_task, check_unchanged
+    from envs.commandline import UsageError, at_least, check_out_dir, check_task, check_unchanged
 
     check_task(cfg.task)
     for flag, value in (("--env-steps", cfg.env_steps), ("--checkpoint-every", cfg.checkpoint_every),
@@ -423,7 +423,7 @@ def train(cfg: Config, command: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gato.cli import parse
+    from envs.commandline import parse
 
     argv = list(sys.argv[1:] if argv is None else argv)
     cfg = parse(Config, argv, "gato train-expert")

@@ -366,7 +366,7 @@ class CheckEnvConfig:
 
 def main(argv: list[str] | None = None) -> int:
     """``gato check-env [--task T | --domain D] [--tag TAG]``; exit code 1 if any check fails."""
-    from gato.cli import UsageError, check_task, parse
+    from envs.commandline import UsageError, check_task, parse
 
     cfg = parse(CheckEnvConfig, argv, "gato check-env")
     if cfg.task is not None and (cfg.domain is not None or cfg.tag is not None):

@@ -21,7 +21,7 @@ class TasksConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gato.cli import UsageError, parse
+    from envs.commandline import UsageError, parse
 
     cfg = parse(TasksConfig, argv, "gato tasks")
     try:

@@ -103,7 +103,7 @@ def check_config(cfg: EvalConfig) -> EvalConfig:
             at ``--out`` without ``--force`` (exit status 1).
     """
     import envs
-    from gato.cli import (UsageError, at_least, changed_options, check_dir, check_out_files, check_task,
+    from envs.commandline import (UsageError, at_least, changed_options, check_dir, check_out_files, check_task,
                           check_writable_parent)
 
     check_dir(cfg.checkpoint, "--checkpoint", "run directory")
@@ -277,7 +277,7 @@ def evaluate(cfg: EvalConfig, model=None, train_config: dict[str, Any] | None = 
                                       prompt_from_end=cfg.prompt_from_end, temperature=cfg.temperature,
                                       decoding=decoding_option(cfg),
                                       slide=cfg.slide, name=name)
-            from gato.cli import progress
+            from envs.commandline import progress
 
             with progress(cfg.episodes, f"eval {task_id}", cfg.progress, unit="episode") as bar:
                 r = rollout(policy, task_id, cfg.episodes, cfg.seed, num_envs=len(env_list), envs=env_list,
@@ -339,7 +339,7 @@ def write_eval_report(results: Sequence[RolloutResult], out: str, info: dict[str
 
 def main(argv: list[str] | None = None) -> int:
     from eval.report import format_domain_table, format_task_table
-    from gato.cli import log, parse
+    from envs.commandline import log, parse
 
     cfg = check_config(parse(EvalConfig, argv, "gato eval"))
     results, info = evaluate(cfg, log=log)

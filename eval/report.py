@@ -299,7 +299,7 @@ class ScoreConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gato.cli import CommandError, at_least, changed_options, check_file, check_out_files, parse
+    from envs.commandline import CommandError, at_least, changed_options, check_file, check_out_files, parse
 
     cfg = parse(ScoreConfig, argv, "gato score", positional=("results",))
     at_least(cfg.reps, 1, "--reps")

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from gato.cli import at_least, changed_options, check_out_files, check_task, parse, progress
+from envs.commandline import at_least, changed_options, check_out_files, check_task, parse, progress
 from policies.rollout import rollout, save_results
 
 __all__ = ["RolloutConfig", "main"]

@@ -478,7 +478,7 @@ def check_config(cfg: Config) -> Config:
         CommandError: a --data entry that is not a finished dataset, or an --out that belongs to
             another command or holds a run started with other options (exit status 1).
     """
-    from gato.cli import CommandError, UsageError, at_least, check_out_dir, check_unchanged, in_range
+    from envs.commandline import CommandError, UsageError, at_least, check_out_dir, check_unchanged, in_range
 
     try:
         model_config = get_config(cfg.config)
@@ -540,7 +540,7 @@ def check_config(cfg: Config) -> Config:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gato.cli import parse
+    from envs.commandline import parse
 
     cfg = check_config(parse(Config, argv, "gato train"))
     train(cfg)
