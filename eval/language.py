@@ -123,7 +123,9 @@ class LanguageEvalConfig:
     blind_baselines: bool = True
     """also score image-blind baselines on the synthetic scenes (`blind_baselines`, ~2 s)."""
     out: str | None = None
-    """write the metrics JSON here too."""
+    """write the metrics JSON here too (an existing file is refused unless --force)."""
+    force: bool = False
+    """replace an existing --out file."""
 
 
 def evaluate_language(model, cfg: LanguageEvalConfig) -> dict:
@@ -219,10 +221,17 @@ def report_section(metrics: dict) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     """``gato eval-language --checkpoint RUN``: print (and save) the language metrics JSON."""
-    import tyro
+    from envs.commandline import UsageError, at_least, check_dir, check_out_files, parse
 
-    cfg = tyro.cli(LanguageEvalConfig, args=list(sys.argv[1:] if argv is None else argv))
-    print(cfg)
+    cfg = parse(LanguageEvalConfig, argv, "gato eval-language")
+    if not cfg.checkpoint:
+        raise UsageError("--checkpoint is required (a run directory of `gato train`)")
+    check_dir(cfg.checkpoint, "--checkpoint", "run directory")
+    for flag, value in (("--num-scenes", cfg.num_scenes), ("--questions-per-scene", cfg.questions_per_scene),
+                        ("--max-examples", cfg.max_examples), ("--text-max-tokens", cfg.text_max_tokens)):
+        at_least(value, 1, flag)
+    if cfg.out:
+        check_out_files([cfg.out], force=cfg.force)
     model, _, _ = load_text_model(cfg.checkpoint)
     metrics = evaluate_language(model, cfg)
     text = json.dumps({"config": asdict(cfg), "metrics": metrics}, indent=1)

@@ -5,7 +5,7 @@ are measured (so an interrupted run resumes where it stopped), with mean return,
 episode count, seeds and the exact command. Used for BabyAI (bot) and Meta-World (scripted
 policies); works on any task with an expert.
 
-    nice -n 10 .venv/bin/python -m eval.measure_references --domain babyai --episodes 20 --workers 2
+    nice -n 10 gato measure-references --domain babyai --episodes 20 --workers 2
 """
 
 from __future__ import annotations
@@ -58,18 +58,25 @@ def _already(cfg: MeasureConfig, task_id: str, policy: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import tyro
-
-    argv = sys.argv[1:] if argv is None else argv
-    cfg = tyro.cli(MeasureConfig, args=argv)
-    print(cfg)
     import envs
     from envs import domain_of
+    from envs.commandline import UsageError, at_least, check_file, check_task, parse
 
+    argv = sys.argv[1:] if argv is None else argv
+    cfg = parse(MeasureConfig, argv, "gato measure-references")
+    if bool(cfg.tasks) == (cfg.domain is not None):
+        raise UsageError("give either --domain or --tasks")
+    for task_id in cfg.tasks:
+        check_task(task_id, "--tasks")
+    if cfg.domain is not None and cfg.domain not in envs.DOMAINS:
+        raise UsageError(f"--domain {cfg.domain}: unknown; the domains are {', '.join(envs.DOMAINS)}")
+    for flag, value in (("--episodes", cfg.episodes), ("--num-envs", cfg.num_envs), ("--workers", cfg.workers)):
+        at_least(value, 1, flag)
+    check_file(cfg.references, "--references", "reference file")
     tasks = list(cfg.tasks) or envs.task_ids(cfg.domain)
     if cfg.reverse:
         tasks = tasks[::-1]
-    command = "python -m eval.measure_references " + " ".join(shlex.quote(a) for a in argv)
+    command = "gato measure-references " + " ".join(shlex.quote(a) for a in argv)
     date = datetime.date.today().isoformat()
     for task_id in tasks:
         domain = domain_of(task_id)

@@ -101,7 +101,7 @@ def reference(task_id: str, path: str | None = None) -> Reference:
         hint = f" Closest: {', '.join(close)}." if close else ""
         raise MissingReferenceError(
             f"No reference scores for task {task_id!r} in {path or REFERENCES_PATH}.{hint} Measure them with "
-            f"`python -m eval.measure_references --tasks {task_id}` (random and expert rollouts), or add an "
+            f"`gato measure-references --tasks {task_id}` (random and expert rollouts), or add an "
             "entry with its source."
         )
     return refs[task_id]

@@ -21,7 +21,7 @@ class TokenBatch:
         local_positions: (B, L) int64, a token's index inside its timestep's observation
             (0..511) at observation slots, its action dimension (0..A-1) at action slots; -1 for
             separator and padding slots.
-        is_action: (B, L) bool, true for action tokens (they get the learned action embedding).
+        is_action: (B, L) bool, true for action tokens (they add their dimension's row of the action table).
         targets: (B, L) int64, the next slot's token id (the id to predict at this slot); ``PAD``
             where there is none.
         loss_mask: (B, L) bool, true where ``targets`` is a text or action token to be learned.
