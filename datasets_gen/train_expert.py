@@ -1,4 +1,4 @@
-"""`gato train-expert`: train an RL expert with stable-baselines3, resumably.
+"""Train an RL expert with stable-baselines3, resumably (the command line is `eval.train_expert`).
 
     gato train-expert --task dmc-cartpole-balance --env-steps 30000 --out runs/experts/dmc-cartpole-balance
 
@@ -36,7 +36,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shlex
 import shutil
 import sys
 import time
@@ -83,7 +82,7 @@ class Config:
     zoo: bool = False
     """copy the final ``model.zip`` + ``expert.json`` into ``datasets_gen/zoo/<task>/``."""
     update_references: bool = True
-    """write the measured expert return into ``eval/references.json``."""
+    """write the measured expert return into ``eval/references.json`` (`eval.train_expert` does, after `train`)."""
     progress: bool = True
     """show a tqdm progress bar."""
     force: bool = False
@@ -312,34 +311,6 @@ def evaluate(model, task_id: str, episodes: int, seed: int, max_steps: int | Non
     return returns, seeds
 
 
-def record_reference(task_id: str, expert: dict[str, Any], path: str | None = None) -> str:
-    """Writes the measured return into ``eval/references.json`` through `eval.references.update_references`.
-
-    A task without an expert reference (e.g. a BabyAI level the bot cannot solve) gets it as its
-    ``expert`` entry (kind ``sb3``). A task that already has one (Atari human scores, the DMC 1000
-    scale, scripted experts) keeps it as the normalization anchor, and the trained expert is
-    recorded beside it as ``sb3_expert`` so that a weak short-budget run never moves the anchor.
-
-    Returns:
-        The sub-entry name written (``"expert"`` or ``"sb3_expert"``).
-    """
-    from eval import references as refs
-
-    entry = {
-        "return": round(float(expert["return_mean"]), 4), "std": round(float(expert["return_std"]), 4),
-        "episodes": int(expert["episodes"]), "seeds": [int(s) for s in expert["seeds"]],
-        "steps": int(expert["steps"]), "kind": f"sb3-{expert['algo']}",
-        "source": f"measured {expert['date']}: {expert['command']} (deterministic policy)",
-    }
-    try:
-        refs.reference(task_id, path)
-        key = "sb3_expert"
-    except refs.MissingReferenceError:
-        key = "expert"
-    refs.update_references({task_id: {key: entry}}, path)
-    return key
-
-
 # ----------------------------------------------------------------------------- main
 
 
@@ -416,20 +387,4 @@ def train(cfg: Config, command: str) -> dict[str, Any]:
     atomic_write_json(str(out / "expert.json"), expert)
     print(json.dumps({k: expert[k] for k in ("task_id", "algo", "steps", "return_mean", "return_std")}))
     _publish(cfg, out)
-    if cfg.update_references:
-        key = record_reference(cfg.task, expert)
-        print(f"eval/references.json: {cfg.task}.{key} = {expert['return_mean']:.3f}")
     return expert
-
-
-def main(argv: list[str] | None = None) -> int:
-    from envs.commandline import parse
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    cfg = parse(Config, argv, "gato train-expert")
-    train(cfg, "gato train-expert " + shlex.join(argv))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

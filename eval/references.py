@@ -129,6 +129,32 @@ def update_references(entries: dict[str, dict[str, Any]], path: str | None = Non
         atomic_write_json(path, raw)
 
 
+def record_trained_expert(task_id: str, expert: dict[str, Any], path: str | None = None) -> str:
+    """Write a trained expert's measured return (its ``expert.json``) into ``eval/references.json``.
+
+    A task without an expert reference (e.g. a BabyAI level the bot cannot solve) gets it as its
+    ``expert`` entry (kind ``sb3``). A task that already has one (Atari human scores, the DMC 1000
+    scale, scripted experts) keeps it as the normalization anchor, and the trained expert is
+    recorded beside it as ``sb3_expert`` so that a weak short-budget run never moves the anchor.
+
+    Returns:
+        The sub-entry name written (``"expert"`` or ``"sb3_expert"``).
+    """
+    entry = {
+        "return": round(float(expert["return_mean"]), 4), "std": round(float(expert["return_std"]), 4),
+        "episodes": int(expert["episodes"]), "seeds": [int(s) for s in expert["seeds"]],
+        "steps": int(expert["steps"]), "kind": f"sb3-{expert['algo']}",
+        "source": f"measured {expert['date']}: {expert['command']} (deterministic policy)",
+    }
+    try:
+        reference(task_id, path)
+        key = "sb3_expert"
+    except MissingReferenceError:
+        key = "expert"
+    update_references({task_id: {key: entry}}, path)
+    return key
+
+
 def measured_table(domain: str, path: str | None = None) -> str:
     """Markdown table of a measured domain: random and expert success rates and returns per task.
 

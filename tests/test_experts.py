@@ -117,17 +117,17 @@ def test_train_expert_checkpoints_and_resumes(tmp_path):
     assert a.shape == (1, 1) and a.dtype == np.float32 and np.all(np.abs(a) <= 1)
 
 
-def test_record_reference_keeps_existing_anchor(tmp_path):
-    from datasets_gen.train_expert import record_reference
+def test_record_trained_expert_keeps_existing_anchor(tmp_path):
+    from eval.references import record_trained_expert
     from eval.references import REFERENCES_PATH, load_references
 
     path = tmp_path / "refs.json"
     shutil.copyfile(REFERENCES_PATH, path)
     expert = {"return_mean": 512.0, "return_std": 1.0, "episodes": 2, "seeds": [0, 1], "steps": 10, "algo": "sac",
               "date": "2026-11-28", "command": "gato train-expert --task dmc-cartpole-balance"}
-    assert record_reference("dmc-cartpole-balance", expert, str(path)) == "sb3_expert"
+    assert record_trained_expert("dmc-cartpole-balance", expert, str(path)) == "sb3_expert"
     raw = json.loads(path.read_text())["tasks"]["dmc-cartpole-balance"]
     assert raw["sb3_expert"]["return"] == 512.0 and raw["expert"]["return"] == 1000.0
     assert "gato train-expert" in raw["sb3_expert"]["source"]
-    assert record_reference("babyai-new-level-x", expert, str(path)) == "expert"
+    assert record_trained_expert("babyai-new-level-x", expert, str(path)) == "expert"
     assert load_references(str(path)) is not None
