@@ -66,7 +66,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "caption": ("gato.language:caption_main", "caption an image with a trained checkpoint"),
     "ask": ("gato.language:ask_main", "answer a question about an image"),
     "complete": ("gato.language:complete_main", "complete a text prompt"),
-    "configs": ("gato.configs:main", "print the model configs and their parameter counts"),
+    "configs": ("gato.model:configs_main", "print the model configs and their parameter counts"),
     "demo": ("gato.demo:main", "the end-to-end demo: data, training, evaluation, report"),
 }
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from dataclasses import dataclass
 
 VOCAB_SIZE = 34_050  # docs/spec.md "Token ids"; gato.tokenizer.PAD + 1
@@ -111,22 +110,3 @@ def get_config(name: str) -> GatoConfig:
         raise KeyError(f"unknown model config {name!r}; known: {sorted(CONFIGS)}"
                        + (f" (did you mean {', '.join(close)}?)" if close else ""))
     return CONFIGS[name]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Print each config's parameter count (built on the meta device, no memory) vs the paper's."""
-    from gato.model import count_parameters
-
-    del argv
-    print(f"{'config':<12}{'layers':>7}{'heads':>6}{'width':>6}{'ffw':>6}{'params':>15}{'paper':>15}{'ratio':>7}")
-    for name, cfg in CONFIGS.items():
-        n = count_parameters(cfg)
-        paper = f"{cfg.paper_params:,}" if cfg.paper_params else "-"
-        ratio = f"{n / cfg.paper_params:.3f}" if cfg.paper_params else "-"
-        print(f"{name:<12}{cfg.num_layers:>7}{cfg.num_heads:>6}{cfg.width:>6}{cfg.ffw_hidden:>6}"
-              f"{n:>15,}{paper:>15}{ratio:>7}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

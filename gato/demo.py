@@ -150,7 +150,7 @@ class DemoConfig:
 
 def check_config(cfg: DemoConfig) -> DemoConfig:
     """Validate ``cfg`` before anything is written (`gato.cli` conventions); returns it."""
-    from gato.cli import UsageError, at_least, check_out_dir, check_task, in_range
+    from envs.commandline import UsageError, at_least, check_out_dir, check_task, in_range
     from gato.configs import get_config
 
     for task_id in cfg.tasks:
@@ -393,7 +393,7 @@ def summary_lines(report, policy: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     from eval.evaluate import write_eval_report
     from eval.report import format_domain_table, format_task_table
-    from gato.cli import parse
+    from envs.commandline import parse
 
     cfg = parse(DemoConfig, argv, "gato demo")
     if cfg.smoke:

@@ -257,7 +257,7 @@ class CompleteConfig:
 
 def caption_main(argv: list[str] | None = None) -> int:
     """`gato caption IMAGE --checkpoint RUN`: print a greedy caption."""
-    from gato.cli import check_dir, check_file, parse
+    from envs.commandline import check_dir, check_file, parse
 
     cfg = parse(CaptionConfig, argv, "gato caption", positional=("image",))
     check_file(cfg.image, "IMAGE", "image file")
@@ -270,7 +270,7 @@ def caption_main(argv: list[str] | None = None) -> int:
 
 def ask_main(argv: list[str] | None = None) -> int:
     """`gato ask IMAGE "question" --checkpoint RUN`: print a greedy answer."""
-    from gato.cli import check_dir, check_file, parse
+    from envs.commandline import check_dir, check_file, parse
 
     cfg = parse(AskConfig, argv, "gato ask", positional=("image", "question"))
     check_file(cfg.image, "IMAGE", "image file")
@@ -285,7 +285,7 @@ def ask_main(argv: list[str] | None = None) -> int:
 
 def complete_main(argv: list[str] | None = None) -> int:
     """`gato complete "prompt" --checkpoint RUN`: print the prompt's greedy continuation."""
-    from gato.cli import check_dir, parse
+    from envs.commandline import check_dir, parse
 
     cfg = parse(CompleteConfig, argv, "gato complete", positional=("prompt",))
     check_dir(cfg.checkpoint, "--checkpoint", "run directory")

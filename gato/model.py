@@ -420,3 +420,18 @@ def count_parameters(config: GatoConfig) -> int:
     with torch.device("meta"):
         model = GatoModel(config)
     return sum(p.numel() for p in model.parameters())
+
+
+def configs_main(argv: list[str] | None = None) -> int:
+    """`gato configs`: each config's parameter count (built on the meta device, no memory) vs the paper's."""
+    from gato.configs import CONFIGS
+
+    del argv
+    print(f"{'config':<12}{'layers':>7}{'heads':>6}{'width':>6}{'ffw':>6}{'params':>15}{'paper':>15}{'ratio':>7}")
+    for name, cfg in CONFIGS.items():
+        n = count_parameters(cfg)
+        paper = f"{cfg.paper_params:,}" if cfg.paper_params else "-"
+        ratio = f"{n / cfg.paper_params:.3f}" if cfg.paper_params else "-"
+        print(f"{name:<12}{cfg.num_layers:>7}{cfg.num_heads:>6}{cfg.width:>6}{cfg.ffw_hidden:>6}"
+              f"{n:>15,}{paper:>15}{ratio:>7}")
+    return 0
