@@ -23,8 +23,8 @@ Algorithms and hyperparameters per domain (``--algo auto``):
 Layout of ``--out DIR``: ``ckpt/`` (latest checkpoint: ``model.zip`` and, for SAC/DQN,
 ``replay_buffer.pkl``; rerunning the same command resumes from it), ``tb/`` (TensorBoard),
 ``config.json``, and at the end ``model.zip`` + ``expert.json`` (measured return, episodes, seeds,
-the exact command). ``--zoo`` also copies those two files into ``datasets_gen/zoo/<task>/`` and
-pins the zip's sha256 in ``datasets_gen/zoo/SHA256SUMS``.
+the exact command). ``--zoo`` also copies those two files into ``policies/zoo/<task>/`` and
+pins the zip's sha256 in ``policies/zoo/SHA256SUMS``.
 
 The zips and the replay buffer are pickles (they run code when loaded). Each one this command
 writes is recorded in the user's ledger (`policies.trust.remember`), so a resume, or ``--policy
@@ -80,7 +80,7 @@ class Config:
     threads: int = 1
     """torch threads (the machine is shared)."""
     zoo: bool = False
-    """copy the final ``model.zip`` + ``expert.json`` into ``datasets_gen/zoo/<task>/``."""
+    """copy the final ``model.zip`` + ``expert.json`` into ``policies/zoo/<task>/``."""
     update_references: bool = True
     """write the measured expert return into ``eval/references.json`` (`eval.train_expert` does, after `train`)."""
     progress: bool = True
@@ -315,7 +315,7 @@ def evaluate(model, task_id: str, episodes: int, seed: int, max_steps: int | Non
 
 
 def _publish(cfg: Config, out: Path) -> None:
-    """With ``--zoo``, copies ``model.zip`` and ``expert.json`` into ``datasets_gen/zoo/<task>/``."""
+    """With ``--zoo``, copies ``model.zip`` and ``expert.json`` into ``policies/zoo/<task>/``."""
     if cfg.zoo:
         dst = ZOO_DIR / cfg.task
         dst.mkdir(parents=True, exist_ok=True)
@@ -323,7 +323,7 @@ def _publish(cfg: Config, out: Path) -> None:
             tmp = dst / f"{name}.tmp"
             shutil.copyfile(out / name, tmp)
             os.replace(tmp, dst / name)
-        pin_in_zoo(dst / "model.zip")  # datasets_gen/zoo/SHA256SUMS: commit it with the zip
+        pin_in_zoo(dst / "model.zip")  # policies/zoo/SHA256SUMS: commit it with the zip
         print(f"copied to {dst}", file=sys.stderr)
 
 

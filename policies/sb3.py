@@ -16,7 +16,7 @@ Atari experts trained by `gato train-expert` use SB3's own Atari preprocessing o
 experts are `policies.atari_ram`.
 
 SB3 zips are Python pickles: loading one runs any code it holds. `SB3Policy.load` reads a zip
-only if `policies.trust.check_pickle` admits it: pinned in ``datasets_gen/zoo/SHA256SUMS``, written
+only if `policies.trust.check_pickle` admits it: pinned in ``policies/zoo/SHA256SUMS``, written
 by gato on this account, or named with ``allow_pickle=True`` (``--allow-pickle``). The bytes that
 were checked are the bytes loaded. See docs/trust.md.
 
@@ -39,8 +39,8 @@ from envs.convention import CONTINUOUS, DISCRETE, IMAGE
 from policies import trust
 from policies.base import Policy, PolicyState
 
-ZOO_DIR = Path(__file__).resolve().parent.parent / "datasets_gen" / "zoo"
-"""`datasets_gen/zoo/<task_id>/` holds `model.zip` and `expert.json` per task."""
+ZOO_DIR = Path(__file__).resolve().parent / "zoo"
+"""`policies/zoo/<task_id>/` holds `model.zip` and `expert.json` per task (package data of `policies`)."""
 ZOO_SUMS = ZOO_DIR / trust.SUMS
 """The zoo's manifest: the sha256 of every ``<task_id>/model.zip`` it ships (checked on load)."""
 
@@ -89,7 +89,7 @@ class FlatObservation(gym.ObservationWrapper):
 
 
 def zoo_pins() -> dict[str, str]:
-    """``{absolute path: sha256}`` of the zoo files pinned in ``datasets_gen/zoo/SHA256SUMS``."""
+    """``{absolute path: sha256}`` of the zoo files pinned in ``policies/zoo/SHA256SUMS``."""
     if not ZOO_SUMS.exists():
         return {}
     return {str((ZOO_DIR / name).resolve()): digest for name, digest in trust.read_sums(ZOO_SUMS).items()}

@@ -8,7 +8,7 @@ check a directory without this project::
 
     cd RUN/checkpoints/step-00000200 && sha256sum -c SHA256SUMS
     cd DATASET && sha256sum -c SHA256SUMS
-    cd datasets_gen/zoo && sha256sum -c SHA256SUMS
+    cd policies/zoo && sha256sum -c SHA256SUMS
 
 Each line is ``<64 hex digits><two spaces><relative path>``. Manifests are rewritten atomically
 (temporary file, fsync, ``os.replace``, fsync of the directory).

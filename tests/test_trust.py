@@ -463,7 +463,7 @@ def test_the_zoo_manifest_pins_every_zoo_model():
     sums = trust.read_sums(ZOO_SUMS)
     assert sorted(sums) == [f"{t}/model.zip" for t in zoo_tasks()]
     for name, digest in sums.items():
-        assert trust.sha256_file(ZOO_DIR / name) == digest, f"{name} differs from datasets_gen/zoo/SHA256SUMS"
+        assert trust.sha256_file(ZOO_DIR / name) == digest, f"{name} differs from policies/zoo/SHA256SUMS"
 
 
 def test_a_pinned_zoo_model_loads_without_the_flag():
