@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(BIN)/gato demo
 
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 test-slow: $(STAMP)
