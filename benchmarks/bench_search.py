@@ -63,7 +63,7 @@ def run(task: str, name: str, steps: int, seed: int) -> dict:
             break
     wall = time.perf_counter() - t0
     row = {"task": task, "policy": name, "steps": n, "return": round(total, 2), "steps_per_s": round(n / wall, 2),
-           "ms_per_step": round(1000 * wall / n, 2), "sim_steps_per_step": sim_steps_per_step(pi, env)}
+           "ms_per_step": round(1000 * wall / n, 2), "sim_steps_per_step": int(sim_steps_per_step(pi, env))}
     env.close()
     return row
 
