@@ -25,11 +25,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal
 
-from policies.trust import SUMS, ManifestError, check_file, read_sums, sha256_file, write_sums
+from datasets_gen.format import FORMAT, METADATA, episode_datasets, episode_name
+from policies.trust import SUMS, ManifestError, check_file, fsync_file, read_sums, sha256_file, write_sums
 
 Mode = Literal["quick", "full"]
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-METADATA = "metadata.json"
 
 
 @dataclass
@@ -95,8 +95,6 @@ def quick_check(path: str, first_episode: int | None = None, num_episodes: int |
     """None if the shard at ``path`` looks whole (see the module docstring), else what is wrong."""
     import h5py
 
-    from datasets_gen.format import FORMAT
-
     if not os.path.isfile(path):
         return "missing"
     try:
@@ -130,8 +128,6 @@ def structure_check(path: str, first_episode: int, num_episodes: int,
             ``length`` attribute (a dataset whose generation did not finish).
     """
     import h5py
-
-    from datasets_gen.format import episode_datasets, episode_name
 
     why = quick_check(path, first_episode, num_episodes)
     if why is not None:
@@ -217,7 +213,5 @@ def verify_dataset(dataset: str, mode: Mode = "full", shards: Iterable[str] | No
 
 def shard_digest(path: str) -> str:
     """sha256 of a finished shard (fsynced first: it is about to be renamed into place)."""
-    from policies.trust import fsync_file
-
     fsync_file(path)
     return sha256_file(path)
