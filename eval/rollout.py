@@ -65,9 +65,9 @@ def _same_run(cfg: RolloutConfig) -> Callable[[Path], bool]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import gato.policy  # noqa: F401  (the top layer registers the "gato" policy by name)
-
     cfg = parse(RolloutConfig, argv, "gato rollout")
+    if cfg.policy == "gato" or Path(cfg.policy).is_dir():
+        import gato.policy  # noqa: F401  (the top layer registers the "gato" policy by name; imports torch)
     check_task(cfg.task)
     for flag, value in (("--episodes", cfg.episodes), ("--num-envs", cfg.num_envs), ("--workers", cfg.workers),
                         ("--max-steps", cfg.max_steps)):

@@ -156,25 +156,27 @@ def main(argv: list[str] | None = None) -> int:
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         print(f"gato: error: unknown command {name!r}.{hint}\n(`gato --help` lists the commands)", file=sys.stderr)
         return 2
-    quiet_third_party()
     target, _ = SUBCOMMANDS[name]
-    if name == "generate":  # `--policy gato` / a run directory: the top layer fills the policies registry
-        import gato.policy  # noqa: F401
+    if name == "generate" and _names_gato_policy(rest):  # the top layer fills the policies registry
+        import gato.policy  # noqa: F401  (imports torch, so only when needed)
     module_name, func_name = target.split(":")
     func = getattr(importlib.import_module(module_name), func_name)
     return run_command(name, func, rest, debug)
 
 
-def quiet_third_party() -> None:
-    """Keep import-time banners of third-party packages away from the user.
+def _names_gato_policy(argv: list[str]) -> bool:
+    """Whether ``--policy`` is ``gato`` or a run directory (a Gato model)."""
+    for i, arg in enumerate(argv):
+        value = arg.split("=", 1)[1] if arg.startswith("--policy=") else (
+            argv[i + 1] if arg == "--policy" and i + 1 < len(argv) else None)
+        if value is not None and (value == "gato" or os.path.isdir(value)):
+            return True
+    return False
 
-    stable-baselines3 imports the legacy ``gym`` package when it is installed (shimmy pulls it in),
-    and gym prints an "unmaintained since 2022" notice taken from ``gym_notices``; emptying that
-    table silences it. Envs and policies never use the legacy package.
-    """
-    try:
-        import gym_notices.notices as notices  # tiny module, no gym import
 
-        notices.notices.clear()
-    except Exception:  # noqa: BLE001 - not installed, or another layout: nothing to silence
-        pass
+# Third-party import banners (the legacy gym's, minigrid's "Sampling rejected", ALE's) are kept
+# away by `import envs` (envs/ecosystem.py), which every subcommand goes through.
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -522,6 +522,13 @@ def check_config(cfg: Config) -> Config:
         if not kept:
             raise CommandError(f"--data {entry}: the return filter keeps no episode; regenerate it with more "
                                "--episodes or with --no-filter")
+        if not cfg.skip_bad_shards:  # the quick shard check, before --out is written (full: when opened)
+            from datasets_gen.checksums import verify_dataset
+
+            report = verify_dataset(entry, "quick")
+            if not report.ok:
+                raise CommandError(f"--data {entry}: {'; '.join(report.lines())}. Rerun the generate command in "
+                                   f"{Path(entry) / 'config.json'} to regenerate, or pass --skip-bad-shards")
     cfg = dataclasses.replace(cfg, data=tuple(_data_entry(e) for e in cfg.data))
     if check_out_dir(cfg.out, "train", force=cfg.force):
         stored = Path(cfg.out) / "train_config.json"

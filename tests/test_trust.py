@@ -387,6 +387,17 @@ def test_train_refuses_a_bad_shard_unless_told_to_skip_it(dataset, tmp_path, cap
     assert checkpoint.load(tmp_path / "run")[2]["step"] == 1
 
 
+def test_gato_train_refuses_a_bad_shard_before_writing_anything(dataset, tmp_path):
+    out = copy_dataset(dataset, tmp_path / "d")
+    garble(out / "shard-00001.h5")
+    gato = Path(sys.executable).with_name("gato")
+    proc = subprocess.run([str(gato), "train", "--data", str(out), "--out", str(tmp_path / "run"), "--steps", "1"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "shard-00001.h5" in proc.stderr and "--skip-bad-shards" in proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
 SHARD = "shard-00001.h5"
 
 
