@@ -564,3 +564,14 @@ def test_train_expert_resumes_its_own_pickles_and_refuses_foreign_ones(tmp_path,
         train_expert(more, "test")
     done = train_expert(Config(**{**more.__dict__, "allow_pickle": True}), "test")
     assert done["steps"] == 140
+
+
+def test_plain_info_fails_on_a_truncated_shard(dataset, tmp_path, capsys):
+    from datasets_gen.info import main as info_main
+    from datasets_gen.reader import CorruptShardError
+
+    out = copy_dataset(dataset, tmp_path / "d")
+    truncate(out / "shard-00002.h5")
+    with pytest.raises(CorruptShardError, match=r"1 bad file\(s\) in .*: shard-00002\.h5"):
+        info_main([str(out)])
+    assert capsys.readouterr().out == ""
