@@ -1,6 +1,9 @@
-"""Test fakes: a tiny deterministic env that follows the observation convention (rollout, policy tests).
+"""Test fakes: envs with injected ``reset``/``step`` whose results a test can compute by hand.
 
-Episode length is ``3 + seed % 5``; the reward of action ``a`` at step ``t`` is ``a + t/10``; the
+`FakeEnv` already follows the observation convention (rollout and policy tests); `RawEnv` is an
+unwrapped env for the wrapper tests (`envs.wrappers.ConventionWrapper`).
+
+`FakeEnv`: Episode length is ``3 + seed % 5``; the reward of action ``a`` at step ``t`` is ``a + t/10``; the
 last step reports ``info["success"] = return > 2 * length / 2``. So a test can compute any
 episode's return by hand from its seed and actions.
 """
@@ -51,3 +54,27 @@ class FakeEnv(gym.Env):
 def make_fake_env(task_id: str = "fake-task", **options: Any) -> FakeEnv:
     """Env factory with the signature of ``envs.make`` (picklable: usable with ``workers > 1``)."""
     return FakeEnv(**options)
+
+
+class RawEnv(gym.Env):
+    """Action space ``Box([0, -2], [10, 2])`` by default; records the raw actions; obs = step count."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, action_space: gym.spaces.Space | None = None, terminate_at: int | None = None):
+        self.action_space = action_space or gym.spaces.Box(np.array([0.0, -2.0]), np.array([10.0, 2.0]),
+                                                           dtype=np.float64)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float64)
+        self.terminate_at = terminate_at
+        self.raw_actions: list = []
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0]), {}
+
+    def step(self, action):
+        self.raw_actions.append(action)
+        self.t += 1
+        return np.array([float(self.t)]), 1.0, self.t == self.terminate_at, False, {"t": self.t}
