@@ -18,30 +18,7 @@ import envs
 from envs import checks
 from envs.registry import MissingDependencyError, UnknownTaskError, import_library
 from envs.wrappers import ConventionWrapper, continuous_space, rescale_action
-
-
-# ---- a fake env for the wrapper ------------------------------------------------------------
-class FakeEnv(gym.Env):
-    """Action space Box([0, -2], [10, 2]); records the raw action; obs = step count."""
-
-    metadata = {"render_modes": []}
-
-    def __init__(self, action_space: spaces.Space | None = None, terminate_at: int | None = None):
-        self.action_space = action_space or spaces.Box(np.array([0.0, -2.0]), np.array([10.0, 2.0]), dtype=np.float64)
-        self.observation_space = spaces.Box(-np.inf, np.inf, (1,), np.float64)
-        self.terminate_at = terminate_at
-        self.raw_actions: list = []
-        self.t = 0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return np.array([0.0]), {}
-
-    def step(self, action):
-        self.raw_actions.append(action)
-        self.t += 1
-        return np.array([float(self.t)]), 1.0, self.t == self.terminate_at, False, {"t": self.t}
+from fakes import RawEnv
 
 
 def wrap(raw: gym.Env, max_episode_steps: int = 100) -> ConventionWrapper:
@@ -51,7 +28,7 @@ def wrap(raw: gym.Env, max_episode_steps: int = 100) -> ConventionWrapper:
 
 
 def test_box_actions_are_rescaled_linearly_to_the_raw_bounds():
-    env = wrap(FakeEnv())
+    env = wrap(RawEnv())
     env.reset(seed=0)
     assert env.action_space == spaces.Box(-1.0, 1.0, (2,), np.float32)
     # low + (a + 1) / 2 * (high - low) with low = [0, -2], high = [10, 2]
@@ -66,7 +43,7 @@ def test_rescale_action_by_hand():
 
 
 def test_float_round_off_above_one_is_clipped_not_rejected():
-    env = wrap(FakeEnv())
+    env = wrap(RawEnv())
     env.reset(seed=0)
     env.step(np.array([1.000001, -1.000001]))
     np.testing.assert_allclose(env.unwrapped.raw_actions[-1], [10.0, -2.0])
@@ -75,7 +52,7 @@ def test_float_round_off_above_one_is_clipped_not_rejected():
 @pytest.mark.parametrize("bad", [np.array([1.5, 0.0]), np.array([0.0, 0.0, 0.0]), np.array([np.nan, 0.0]), "left",
                                  np.array([0.5, np.nan], np.float32), np.array([-np.inf, 0.0]), np.array([[0.0, 0.0]])])
 def test_box_action_outside_the_space_names_task_and_space(bad):
-    env = wrap(FakeEnv())
+    env = wrap(RawEnv())
     env.reset(seed=0)
     with pytest.raises(ValueError, match=r"fake-task.*Box\(-1\.0, 1\.0, \(2,\), float32\)"):
         env.step(bad)
@@ -84,14 +61,14 @@ def test_box_action_outside_the_space_names_task_and_space(bad):
 
 @pytest.mark.parametrize("bad", [5, -1, 2.0, np.array([1, 2]), True, np.int64(5), np.uint8(200)])
 def test_discrete_action_outside_the_space_names_task_and_space(bad):
-    env = wrap(FakeEnv(spaces.Discrete(5)))
+    env = wrap(RawEnv(spaces.Discrete(5)))
     env.reset(seed=0)
     with pytest.raises(ValueError, match=r"fake-task.*Discrete\(5\)"):
         env.step(bad)
 
 
 def test_discrete_actions_pass_through_as_int():
-    env = wrap(FakeEnv(spaces.Discrete(5)))
+    env = wrap(RawEnv(spaces.Discrete(5)))
     env.reset(seed=0)
     env.step(np.int64(4))
     env.step(0)
@@ -99,7 +76,7 @@ def test_discrete_actions_pass_through_as_int():
 
 
 def test_identity_box_actions_are_copied_into_the_raw_dtype():
-    env = wrap(FakeEnv(spaces.Box(-1.0, 1.0, (2,), np.float64)))
+    env = wrap(RawEnv(spaces.Box(-1.0, 1.0, (2,), np.float64)))
     env.reset(seed=0)
     action = np.array([0.25, -1.0], np.float32)
     env.step(action)
@@ -122,7 +99,7 @@ def test_dmc_flattener_matches_sorted_concatenation():
 
 
 def test_time_limit_truncates_exactly_at_max_episode_steps():
-    env = wrap(FakeEnv(), max_episode_steps=3)
+    env = wrap(RawEnv(), max_episode_steps=3)
     env.reset(seed=0)
     flags = [env.step(np.zeros(2, np.float32))[2:4] for _ in range(3)]
     assert flags == [(False, False), (False, False), (False, True)]
@@ -131,7 +108,7 @@ def test_time_limit_truncates_exactly_at_max_episode_steps():
 
 
 def test_termination_passes_through_and_step_before_reset_raises():
-    env = wrap(FakeEnv(terminate_at=2), max_episode_steps=10)
+    env = wrap(RawEnv(terminate_at=2), max_episode_steps=10)
     with pytest.raises(RuntimeError, match="reset"):
         env.step(np.zeros(2, np.float32))
     env.reset(seed=0)

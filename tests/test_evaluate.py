@@ -6,35 +6,30 @@ import json
 import math
 
 import pytest
-import torch
 
-from datasets_gen.generate import Config as GenConfig, generate
 from eval.evaluate import main as eval_main
 from gato import checkpoint
 from gato.configs import get_config
-from gato.model import GatoModel
 from gato.policy import GatoPolicy, MissingPromptError
 from policies import make_policy
 from report_checks import check_report_against_returns
+from tiny import tiny_model
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, small_dataset):
     """A gato-tiny checkpoint whose train config names one Meta-World dataset (2 episodes of 6 steps)."""
     root = tmp_path_factory.mktemp("eval")
-    reach = str(root / "metaworld-reach")
-    generate(GenConfig(task="metaworld-reach", policy="expert", episodes=2, out=reach, shard_size=2, max_steps=6))
-    torch.manual_seed(0)
-    cfg = get_config("gato-tiny")
+    reach = small_dataset("metaworld-reach", episodes=2, max_steps=6)
+    model = tiny_model()
     run_dir = root / "run"
-    checkpoint.save(run_dir, GatoModel(cfg), cfg, step=3, train_config={"data": [reach], "config": cfg.name})
+    checkpoint.save(run_dir, model, model.config, step=3, train_config={"data": [reach], "config": model.config.name})
     return root, run_dir, reach
 
 
-def test_eval_writes_report_and_flags_unseen_domains(run):
+def test_eval_writes_report_and_flags_unseen_domains(run, small_dataset):
     root, run_dir, _ = run
-    babyai = str(root / "babyai-goto-red-ball")
-    generate(GenConfig(task="babyai-goto-red-ball", policy="expert", episodes=1, out=babyai, shard_size=1))
+    babyai = small_dataset("babyai-goto-red-ball")
     out = root / "out" / "tiny.json"
     rc = eval_main(["--checkpoint", str(run_dir), "--tasks", "metaworld-reach", "babyai-goto-red-ball",
                     "--episodes", "2", "--max-steps", "4", "--prompt-data", babyai, "--out", str(out),

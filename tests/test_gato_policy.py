@@ -5,13 +5,11 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 
 from envs.convention import Episode
 from fakes import FakeEnv
 from gato import sequence as sq
 from gato import tokenizer as tk
-from gato.configs import get_config
 from gato.model import GatoModel
 from gato.policy import (GatoPolicy, MissingPromptError, UnsupportedTaskError, load_prompt,
                          open_prompt_dataset, trained_tasks)
@@ -19,16 +17,10 @@ from gato.policy import (GatoPolicy, MissingPromptError, UnsupportedTaskError, l
 TASK = "fake-task"
 
 
-@pytest.fixture(scope="module")
-def model() -> GatoModel:
-    """gato-tiny with large random weights, so that logits depend on the input (not ~uniform)."""
-    torch.manual_seed(0)
-    m = GatoModel(get_config("gato-tiny"))
-    with torch.no_grad():
-        for p in m.parameters():
-            if p.ndim >= 2:
-                p.normal_(0.0, 0.3)
-    return m.eval()
+@pytest.fixture
+def model(noisy_tiny_model) -> GatoModel:
+    """The policy's model: gato-tiny with large random weights (conftest), so that logits depend on the input."""
+    return noisy_tiny_model
 
 
 def prompt_for(env: FakeEnv, steps: int = 3) -> sq.SlotArrays:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from gato.batch import TokenBatch
 from gato.configs import CONFIGS, get_config
 from gato.model import GatoModel, KVCache, Slots, count_parameters
+from tiny import tiny_model
 
 PAD = 34049
 
@@ -37,11 +38,6 @@ def random_batch(b: int = 2, length: int = 24, patches_per_row: int = 4, seed: i
     loss_mask[:, -1] = False
     return TokenBatch(tokens, is_patch, torch.rand(p, 768, generator=g) - 0.5, positions, local,
                       is_action, targets, loss_mask, ["atari", "dmc"][:b] + ["atari"] * max(0, b - 2))
-
-
-def tiny_model(seed: int = 0) -> GatoModel:
-    torch.manual_seed(seed)
-    return GatoModel(get_config("gato-tiny"))
 
 
 def test_published_configs_match_paper_counts():

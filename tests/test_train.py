@@ -14,17 +14,8 @@ import torch
 from gato import checkpoint, data
 from gato.configs import get_config
 from gato.model import GatoModel
-from gato.train import Config, NonFiniteLoss, learning_rate, learning_rate_at, make_optimizer, train
-
-SYNTH = ("gato.data:synthetic_source",)
-
-
-def tiny_cfg(out, **kw) -> Config:
-    base = dict(data=SYNTH, out=str(out), config="gato-tiny", sequence_length=64, steps=6, batch_size=3, log_every=1,
-                checkpoint_every=2, tensorboard=False, progress=False, threads=1)
-    base.update(kw)
-    return Config(**base)
-
+from gato.train import NonFiniteLoss, learning_rate, learning_rate_at, make_optimizer, train
+from tiny import tiny_train_config
 
 def losses(run) -> list[tuple[int, str, str, str]]:
     with open(f"{run}/metrics.csv") as f:
@@ -58,7 +49,7 @@ def test_time_budget_stops_training_and_records_the_seconds(tmp_path, monkeypatc
         return clock["t"]
 
     monkeypatch.setattr(gt.time, "perf_counter", fake_perf_counter)
-    train(tiny_cfg(tmp_path / "timed", steps=1000, checkpoint_every=1000, time_budget=10.0))
+    train(tiny_train_config(tmp_path / "timed", steps=1000, checkpoint_every=1000, time_budget=10.0))
     state = checkpoint.read_state(checkpoint.latest(tmp_path / "timed"))
     assert 1 <= state["step"] < 10
     assert state["train_seconds"] >= 10.0
@@ -82,7 +73,7 @@ def test_observation_text_is_a_target_only_when_asked():
 
 def test_weight_decay_only_on_linear_and_conv_weights():
     model = GatoModel(get_config("gato-tiny"))
-    opt = make_optimizer(model, tiny_cfg("unused"), lr=1e-3)
+    opt = make_optimizer(model, tiny_train_config("unused"), lr=1e-3)
     decayed = {id(p) for p in opt.param_groups[0]["params"]}
     names = {n for n, p in model.named_parameters() if id(p) in decayed}
     assert "blocks.0.attn.qkv.weight" in names and "patch_encoder.conv1.weight" in names
@@ -92,7 +83,7 @@ def test_weight_decay_only_on_linear_and_conv_weights():
 
 
 def test_killed_run_resumes_to_the_same_loss_curve(tmp_path, monkeypatch):
-    train(tiny_cfg(tmp_path / "straight"))
+    train(tiny_train_config(tmp_path / "straight"))
 
     calls = {"n": 0}
     forward = GatoModel.forward
@@ -105,10 +96,10 @@ def test_killed_run_resumes_to_the_same_loss_curve(tmp_path, monkeypatch):
 
     monkeypatch.setattr(GatoModel, "forward", dies_at_step_5)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_cfg(tmp_path / "killed"))
+        train(tiny_train_config(tmp_path / "killed"))
     assert [r[0] for r in losses(tmp_path / "killed")] == [1, 2, 3, 4]
     monkeypatch.setattr(GatoModel, "forward", forward)
-    train(tiny_cfg(tmp_path / "killed"))  # the same command again: resumes from step 4
+    train(tiny_train_config(tmp_path / "killed"))  # the same command again: resumes from step 4
 
     assert losses(tmp_path / "killed") == losses(tmp_path / "straight")
     a, _, _ = checkpoint.load(tmp_path / "straight")
@@ -129,15 +120,15 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(tmp_path, 
 
     monkeypatch.setattr(GatoModel, "forward", nan_at_step_3)
     with pytest.raises(NonFiniteLoss, match=r"at step 3 .*synthetic"):
-        train(tiny_cfg(tmp_path))
+        train(tiny_train_config(tmp_path))
     assert checkpoint.latest(tmp_path).name == "step-00000002"
     assert (tmp_path / "nonfinite-batch-step3-rank0.pt").exists()
 
 
 def test_resuming_with_another_config_names_the_mismatch(tmp_path):
-    train(tiny_cfg(tmp_path, steps=1))
+    train(tiny_train_config(tmp_path, steps=1))
     with pytest.raises(ValueError, match="num_layers: checkpoint 2 != requested 4"):
-        train(tiny_cfg(tmp_path, config="gato-small", steps=2))
+        train(tiny_train_config(tmp_path, config="gato-small", steps=2))
 
 
 def test_loading_weights_of_another_vocabulary_names_it(tmp_path):
@@ -229,7 +220,7 @@ def test_worker_processes_build_the_same_batches():
 
 
 def test_training_learns_the_synthetic_tasks(tmp_path):
-    row = train(tiny_cfg(tmp_path, steps=40, batch_size=4, log_every=10, checkpoint_every=40, lr=1e-2,
+    row = train(tiny_train_config(tmp_path, steps=40, batch_size=4, log_every=10, checkpoint_every=40, lr=1e-2,
                          tensorboard=True, warmup_steps=4))
     rows = losses(tmp_path)
     assert [r[0] for r in rows] == [10, 20, 30, 40] and row["step"] == 40
@@ -241,10 +232,7 @@ def test_training_learns_the_synthetic_tasks(tmp_path):
     assert np.isfinite(row["tokens_per_s"]) and row["tokens_per_s"] > 0
 
 
-def test_trains_on_a_recorded_episode_dataset(tmp_path):
-    from datasets_gen.generate import Config as GenConfig, generate
-
-    generate(GenConfig(task="babyai-goto-red-ball", policy="expert", episodes=2, out=str(tmp_path / "babyai")))
-    row = train(tiny_cfg(tmp_path / "run", data=(str(tmp_path / "babyai"),), sequence_length=256,
+def test_trains_on_a_recorded_episode_dataset(tmp_path, small_dataset):
+    row = train(tiny_train_config(tmp_path / "run", data=(small_dataset("babyai-goto-red-ball"),), sequence_length=256,
                          steps=2, batch_size=2, log_every=2, prompt_prob=0.0))
     assert row["step"] == 2 and math.isfinite(row["loss/babyai"])

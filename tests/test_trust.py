@@ -29,9 +29,9 @@ from gato.model import GatoModel
 from gato.train import Config as TrainConfig
 from gato.train import train
 from policies import trust
+from tiny import tiny_train_config
 
 REPO = Path(__file__).resolve().parent.parent
-SYNTH = ("gato.data:synthetic_source",)
 FUZZ = settings(max_examples=int(os.environ.get("GATO_FUZZ_EXAMPLES", 25)), deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 """Examples per property; ``GATO_FUZZ_EXAMPLES=500`` for a longer search."""
@@ -59,10 +59,8 @@ def truncate(path: Path) -> None:
 
 
 def tiny_cfg(out, **kw) -> TrainConfig:
-    base = dict(data=SYNTH, out=str(out), config="gato-tiny", sequence_length=64, steps=4, batch_size=2, log_every=1,
-                checkpoint_every=2, tensorboard=False, progress=False, threads=1)
-    base.update(kw)
-    return TrainConfig(**base)
+    """4 steps of batch 2 (checkpoints at steps 2 and 4)."""
+    return tiny_train_config(out, **{"steps": 4, "batch_size": 2, **kw})
 
 
 def losses(run) -> list[tuple[str, str]]:

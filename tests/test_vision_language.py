@@ -11,6 +11,7 @@ from datasets_gen import coco
 from datasets_gen import text_corpus as tc
 from datasets_gen import vision_language as vl
 from datasets_gen.vision_language import SceneObject
+from tiny import tiny_config, tiny_model
 from gato import sequence as seq
 from gato.tokenizer import PAD, TEXT_EOS
 
@@ -269,18 +270,11 @@ def test_text_source_and_trainer_mixture_with_domain_weights():
 
 def _tiny_config(**changes):
     """gato-tiny with a 64-slot context (the tests' lengths are computed for 64)."""
-    import dataclasses
-
-    from gato.configs import CONFIGS
-
-    return dataclasses.replace(CONFIGS["gato-tiny"], **{"max_len": 64, **changes})
+    return tiny_config(**{"max_len": 64, **changes})
 
 
 def _tiny_model(seed=0):
-    from gato.model import GatoModel
-
-    torch.manual_seed(seed)
-    return GatoModel(_tiny_config()).eval()
+    return tiny_model(seed, max_len=64).eval()
 
 
 def test_greedy_generation_with_kv_cache_equals_full_forward():
