@@ -11,10 +11,10 @@ that each exists, opens as HDF5 and holds its episodes; ``"full"`` their sha256 
 ``SHA256SUMS``. A bad shard raises `CorruptShardError` naming each one, unless
 ``skip_bad_shards=True``, which drops their episodes and names them on stderr.
 
-Example:
-    >>> ds = open_dataset("data/demo/babyai-goto-red-ball")
-    >>> len(ds), ds.task_id
-    >>> ds.window(0, 0, 4).actions            # (4,) int64
+Example (needs a dataset: ``gato generate --task babyai-goto-red-ball --out data/demo/babyai-goto-red-ball``):
+    >>> ds = open_dataset("data/demo/babyai-goto-red-ball")  # doctest: +SKIP
+    >>> len(ds), ds.task_id  # doctest: +SKIP
+    >>> ds.window(0, 0, 4).actions  # (4,) int64  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -424,9 +424,12 @@ def count_parameters(config: GatoConfig) -> int:
 
 def configs_main(argv: list[str] | None = None) -> int:
     """`gato configs`: each config's parameter count (built on the meta device, no memory) vs the paper's."""
+    import argparse
+
     from gato.configs import CONFIGS
 
-    del argv
+    argparse.ArgumentParser(prog="gato configs", description="Print each model config's parameter count "
+                            "(built on the meta device, no memory) next to the paper's.").parse_args(argv or [])
     print(f"{'config':<12}{'layers':>7}{'heads':>6}{'width':>6}{'ffw':>6}{'params':>15}{'paper':>15}{'ratio':>7}")
     for name, cfg in CONFIGS.items():
         n = count_parameters(cfg)

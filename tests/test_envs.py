@@ -337,12 +337,3 @@ def test_babyai_time_limit_bound_holds(task_id):
     for seed in range(20):
         env.reset(seed=seed)
         assert env.unwrapped.max_steps <= envs.task_spec(task_id).max_episode_steps
-
-
-@pytest.mark.parametrize("module", ["envs.registry", "envs.wrappers", "envs.dmc", "envs.babyai", "envs.atari"])
-def test_docstring_examples_run(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0
