@@ -160,12 +160,17 @@ def parse(cls: type, argv: Sequence[str] | None, prog: str, positional: Sequence
         default = (f.default if f.default is not dataclasses.MISSING
                    else f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         help_ = _clean(docs.get(f.name, ""))
-        if has_default and default is not None and "default" not in help_.lower():
+        shown = has_default and default not in (None, "", False) and "default" not in help_.lower()
+        if shown:  # once, and only when it says something (not None, an empty string or an off switch)
             help_ += f" (default: {_default_text(default)})"
         kw: dict[str, Any] = {"dest": f.name, "help": help_ or None}
         origin, args = typing.get_origin(tp), typing.get_args(tp)
-        if tp is bool:
-            kw["action"] = argparse.BooleanOptionalAction
+        if tp is bool and default is True:
+            kw["action"] = argparse.BooleanOptionalAction  # --x / --no-x
+        elif tp is bool:  # an off-by-default switch: --x (--no-x is accepted but not shown)
+            kw["action"] = "store_true"
+            parser.add_argument("--no-" + flag[2:], dest=f.name, action="store_false", default=False,
+                                help=argparse.SUPPRESS)
         elif origin is Literal:
             kw.update(choices=list(args), type=type(args[0]), metavar="{" + ",".join(map(str, args)) + "}")
         elif origin in (tuple, list) and (len(args) == 2 and args[1] is Ellipsis or origin is list):
