@@ -24,7 +24,7 @@ import torch
 from datasets_gen.coco import CaptionExample, VQAExample
 from envs.atomic import atomic_write_json
 from gato import sequence as seq
-from gato.language import TEXT_DOMAINS, _batched, answer_questions, caption_images, load_text_model
+from gato.language import TEXT_DOMAINS, batches, answer_questions, caption_images, load_text_model
 
 def evaluate_captioning(model, examples: Sequence[CaptionExample], image_size: int = 64,
                         max_new_tokens: int = 40, num_samples: int = 3) -> dict:
@@ -84,7 +84,7 @@ def evaluate_perplexity(model, texts: Sequence[str], seq_len: int | None = None,
         raise ValueError("no held-out text to measure perplexity on")
     device = model.token_embedding.weight.device
     nll, count = 0.0, 0
-    for chunk in _batched(windows, batch_size):
+    for chunk in batches(windows, batch_size):
         batch = seq.collate([seq.text_sequence(w, seq_len, domain="text") for w in chunk], seq_len)
         _, metrics = model(batch.to(device))
         nll += float(metrics["loss_sum/text"])

@@ -175,7 +175,7 @@ def text_prompt(prompt: str) -> seq.SlotArrays:
     return seq.segments_to_slots([encode_text(prompt)], domain="text")
 
 
-def _batched(items: list, size: int):
+def batches(items: list, size: int):
     for i in range(0, len(items), size):
         yield items[i:i + size]
 
@@ -184,7 +184,7 @@ def caption_images(model, images: Sequence[np.ndarray], max_new_tokens: int = 40
                    batch_size: int = 32) -> list[str]:
     """Greedy captions of uint8 (H, W, 3) images (sides multiples of 16)."""
     out = []
-    for chunk in _batched(list(images), batch_size):
+    for chunk in batches(list(images), batch_size):
         out += [decode_text(ids) for ids in
                 greedy_generate(model, [caption_prompt(im) for im in chunk], max_new_tokens)]
     return out
@@ -197,7 +197,7 @@ def answer_questions(model, images: Sequence[np.ndarray], questions: Sequence[st
         raise ValueError(f"{len(images)} images but {len(questions)} questions")
     prompts = [vqa_prompt(im, q) for im, q in zip(images, questions)]
     out = []
-    for chunk in _batched(prompts, batch_size):
+    for chunk in batches(prompts, batch_size):
         out += [decode_text(ids) for ids in greedy_generate(model, chunk, max_new_tokens)]
     return out
 
