@@ -10,7 +10,7 @@ feed-forward has three matrices (value, gate, output) of ``width x hidden``, so
 alternatives are off by more than 5%: a GEGLU with ``hidden = 4 * width`` gives 1.68B for the
 largest size, one that splits ``4 * width`` into value and gate halves gives 1.08B.
 
-Run ``python -m gato.configs`` to print every config's parameter count next to the paper's.
+Run ``gato configs`` to print every config's parameter count next to the paper's.
 """
 
 from __future__ import annotations
