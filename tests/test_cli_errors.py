@@ -227,3 +227,13 @@ def test_a_run_prints_results_not_configs_or_banners(tmp_path):
                 "--no-progress", cwd=tmp_path).returncode == 0
     assert gato("rollout", "--task", "babyai-goto-obj-s4", "--episodes", "1", "--out", "r.json", "--force",
                 "--no-progress", cwd=tmp_path).returncode == 0
+
+
+def test_train_stores_dataset_paths_absolute(tmp_path, tiny_dataset, monkeypatch):
+    # `gato eval --checkpoint RUN` reads the datasets from train_config.json, from any directory.
+    from gato.train import Config, check_config
+
+    monkeypatch.chdir(tiny_dataset.parent)
+    cfg = check_config(Config(data=(tiny_dataset.name, "gato.multimodal:vl_text_sources"), out=str(tmp_path / "run")))
+    assert cfg.data == (str(tiny_dataset), "gato.multimodal:vl_text_sources")
+    assert not (tmp_path / "run").exists()  # checking writes nothing
