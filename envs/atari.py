@@ -10,12 +10,18 @@ action set (``Discrete(n)``, n = 3..18), episodes truncated at 27,000 agent step
 max-pooling. Observation: ``image`` = the 210x160 RGB frame resized to 80x80 with
 ``cv2.INTER_AREA`` (80 = 5 x 16 tiles into 16x16 patches). ``env.unwrapped`` is ale-py's
 ``AtariEnv`` (RAM: ``env.unwrapped.ale.getRAM()``).
+
+Option ``fire_on_reset=True`` (off by default): in games whose action set has FIRE, the env presses
+FIRE once after a reset and after each lost life, as DQN-style evaluations do for games that wait
+for a serve (Breakout). The press happens inside the env: its reward counts, it is not an agent
+step, and the agent never has to choose FIRE to start play.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import gymnasium
 import numpy as np
 from gymnasium import spaces
 
@@ -28,6 +34,7 @@ DEFAULT_IMAGE_SIZE = 80
 OPTIONS = (
     ("max_episode_steps", "int; time limit, default 27000 (108k frames)"),
     ("render_mode", "None or 'rgb_array' (the full 210x160 frame)"),
+    ("fire_on_reset", "bool; press FIRE after a reset and each lost life (games with FIRE), default False"),
     ("image_size", "int or (H, W), multiples of 16; default 80"),
     ("repeat_action_probability", "float; sticky actions, default 0.25"),
     ("frameskip", "int; default 4"),
@@ -62,9 +69,38 @@ for _game in GAMES:
     ))
 
 
+class FireOnReset(gymnasium.Wrapper):
+    """Presses FIRE after ``reset`` and after each lost life (the module docstring's ``fire_on_reset``).
+
+    ``unwrapped`` stays ale-py's ``AtariEnv``.
+    """
+
+    def __init__(self, env: Any):
+        super().__init__(env)
+        self.fire = env.unwrapped.get_action_meanings().index("FIRE")
+
+    def _fire(self) -> tuple[Any, float, bool, bool, dict]:
+        return self.env.step(self.fire)
+
+    def reset(self, **kwargs: Any):
+        obs, info = self.env.reset(**kwargs)
+        obs, _, terminated, truncated, info = self._fire()  # no reward is possible before the serve
+        if terminated or truncated:
+            obs, info = self.env.reset(**kwargs)
+        return obs, info
+
+    def step(self, action: Any):
+        lives = self.env.unwrapped.ale.lives()
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if not (terminated or truncated) and 0 < self.env.unwrapped.ale.lives() < lives:
+            obs, extra, terminated, truncated, info = self._fire()
+            reward += extra
+        return obs, reward, terminated, truncated, info
+
+
 def make_env(spec: TaskSpec, max_episode_steps: int | None = None, render_mode: str | None = None,
              image_size: Any = DEFAULT_IMAGE_SIZE, repeat_action_probability: float = 0.25,
-             frameskip: int = 4, full_action_space: bool = False):
+             frameskip: int = 4, full_action_space: bool = False, fire_on_reset: bool = False):
     """Build an Atari game (see module docstring); called by `envs.make`."""
     gym = import_library("gymnasium", "gymnasium", spec.task_id)
     ale_py = import_library("ale_py", PACKAGE, spec.task_id)
@@ -97,4 +133,8 @@ def make_env(spec: TaskSpec, max_episode_steps: int | None = None, render_mode: 
         options["frameskip"] = frameskip
     if full_action_space:
         options["full_action_space"] = True
+    if fire_on_reset:
+        options["fire_on_reset"] = True
+        if "FIRE" in raw.get_action_meanings():
+            raw = FireOnReset(raw)
     return ConventionWrapper(raw, spec.task_id, spaces.Dict({IMAGE: image_space(h, w)}), obs_fn, limit, options)

@@ -71,6 +71,9 @@ class EvalConfig:
     """How continuous action tokens are drawn: sample, argmax, mean or median (None: the measured default)."""
     temperature: float = 1.0
     """Softmax temperature of sample decoding."""
+    fire_on_reset: bool = True
+    """Atari: the env presses FIRE after a reset and each lost life (``envs.make(..., fire_on_reset=True)``),
+    as DQN-style evaluations do; --no-fire-on-reset leaves the serve to the policy."""
     slide: str = "reprefill"
     """How the context window slides when full: reprefill (exact) or drop (cut the cache in place)."""
     max_steps: int | None = None
@@ -187,6 +190,11 @@ def find_prompt_dataset(task_id: str, given: dict[str, str], trained: dict[str, 
         f"datasets and {default}); build it with `{generate_command(task_id)}`")
 
 
+def env_options(task_id: str, fire_on_reset: bool = True) -> dict[str, Any]:
+    """The evaluation's ``envs.make`` options of a task: Atari presses FIRE on reset if asked."""
+    return {"fire_on_reset": True} if fire_on_reset and domain_of(task_id) == "atari" else {}
+
+
 def record_video(policy, task_id: str, seed: int, path: str, max_steps: int | None = None,
                  max_frames: int = 300, fps: int = 15) -> str:
     """Roll out one episode (seed ``seed``) rendering ``rgb_array`` frames, and write a GIF.
@@ -269,7 +277,8 @@ def evaluate(cfg: EvalConfig, model=None, train_config: dict[str, Any] | None = 
                 f"(trained on {domains}); evaluating it anyway, flagged in the report")
         prompt = find_prompt_dataset(task_id, given, trained)
         t0 = time.perf_counter()
-        env_list = [envs.make(task_id) for _ in range(min(cfg.num_envs, cfg.episodes))]
+        options = env_options(task_id, cfg.fire_on_reset)
+        env_list = [envs.make(task_id, **options) for _ in range(min(cfg.num_envs, cfg.episodes))]
         try:
             policy = make_gato_policy(task_id, env_list, model=model, train_config=train_config,
                                       prompt_episodes=open_prompt_dataset(prompt, task_id),

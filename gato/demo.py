@@ -68,7 +68,12 @@ def run_suite(
     max_steps: int | None = None,
     log=print,
 ) -> list[RolloutResult]:
-    """Roll out each policy on each task; skip (and log) a policy that does not exist for a task."""
+    """Roll out each policy on each task; skip (and log) a policy that does not exist for a task.
+
+    The envs are made as the evaluation makes them (`eval.evaluate.env_options`: Atari presses FIRE
+    on reset), so the rows compare with the Gato policy's.
+    """
+    from eval.evaluate import env_options
     from policies import NoExpertError
 
     results = []
@@ -76,7 +81,8 @@ def run_suite(
         for policy in policies:
             t0 = time.perf_counter()
             try:
-                r = rollout(policy, task_id, episodes, seed, num_envs=num_envs, workers=workers, max_steps=max_steps)
+                r = rollout(policy, task_id, episodes, seed, num_envs=num_envs, workers=workers, max_steps=max_steps,
+                            env_options=env_options(task_id))
             except NoExpertError as e:
                 log(f"skip {task_id} {policy}: {str(e).split(':')[0]}")
                 continue

@@ -340,3 +340,18 @@ def test_babyai_time_limit_bound_holds(task_id):
     for seed in range(20):
         env.reset(seed=seed)
         assert env.unwrapped.max_steps <= envs.task_spec(task_id).max_episode_steps
+
+
+def test_fire_on_reset_serves_so_a_noop_policy_loses_its_lives():
+    """Breakout waits for FIRE: NOOPs play forever without the option and lose 5 lives with it."""
+    served = envs.make("atari-breakout", fire_on_reset=True)
+    waiting = envs.make("atari-breakout")
+    for env, ends in ((served, True), (waiting, False)):
+        env.reset(seed=0)
+        done, steps = False, 0
+        while not done and steps < 1000:
+            _, _, terminated, truncated, _ = env.step(0)  # NOOP
+            done, steps = terminated or truncated, steps + 1
+        assert done is ends and (env.unwrapped.ale.lives() == 0) is ends
+        env.close()
+    assert served.spec.kwargs.get("fire_on_reset") is True
