@@ -12,7 +12,8 @@ is measured two ways:
 
 Variants: ``full`` (the defaults), ``no-positions`` (no absolute position embedding),
 ``one-action-embedding`` (every action token shares one embedding), ``token-loss`` (the loss
-averaged over targets instead of sequences), ``text-targets`` (the BabyAI mission is a target too).
+averaged over targets instead of sequences), ``text-targets`` (the BabyAI mission is a target too),
+``multiway`` (modality experts: a feed-forward expert per modality in every block).
 
     python benchmarks/ablate_demo.py [--minutes 8] [--variants full no-positions] [--tasks ...]
 
@@ -47,6 +48,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "one-action-embedding": ({"action_positions": 1}, {}),
     "token-loss": ({}, {"loss_reduction": "token"}),
     "text-targets": ({}, {"observation_text_targets": True}),
+    "multiway": ({"modality_experts": True}, {}),
 }
 
 
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             n = EVAL_EPISODES.get(domain_of(task_id), args.episodes)
             ecfg = EvalConfig(checkpoint=str(run), tasks=(task_id,), episodes=n, seed=demo.seed, num_envs=min(n, 50),
-                              prompt_dataset=(datasets[task_id],),
+                              prompt_data=(datasets[task_id],),
                               max_steps=demo.atari_eval_steps if domain_of(task_id) == "atari" else None)
             rs, _ = evaluate(ecfg, model=model, train_config=extra.get("train_config"), log=lambda *_: None)
             save_results(str(cached), rs)
