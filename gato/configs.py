@@ -62,6 +62,12 @@ class GatoConfig:
     suggested_lr: float = 1e-4
     """Peak learning rate the trainer uses unless told otherwise (paper: 1e-4)."""
 
+    modality_experts: bool = False
+    """Multiway blocks (BEiT-3): every block keeps one shared self-attention but holds one
+    LayerNorm + GEGLU feed-forward expert per modality (text, image patches, control), and each
+    slot goes through its own modality's expert. The modality is read from the slot itself
+    (``gato.model.modality``), not learned. Off: the plain block."""
+
     def __post_init__(self) -> None:
         if self.patch_channels % 32:
             raise ValueError(f"patch_channels={self.patch_channels} must be a multiple of 32 "
@@ -96,6 +102,10 @@ CONFIGS: dict[str, GatoConfig] = {
                             suggested_lr=1e-3),
     "gato-small": GatoConfig("gato-small", 4, 4, 128, 32, 320, max_len=512, patch_channels=32,
                              suggested_lr=1e-3),
+    # gato-small with modality experts (BEiT-3 Multiway blocks): the same compute per slot,
+    # three feed-forward experts per block (docs/design.md "Modality experts")
+    "gato-small-multiway": GatoConfig("gato-small-multiway", 4, 4, 128, 32, 320, max_len=512,
+                                      patch_channels=32, suggested_lr=1e-3, modality_experts=True),
     "gato-demo": GatoConfig("gato-demo", 6, 6, 192, 32, 448, max_len=1024, patch_channels=32,
                             suggested_lr=6e-4),
 }

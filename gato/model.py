@@ -57,6 +57,7 @@ import torch.nn.functional as F
 
 from gato.batch import TokenBatch
 from gato.configs import GatoConfig
+from gato.tokenizer import TEXT_VOCAB
 
 
 class SlotsLike(Protocol):
@@ -234,6 +235,21 @@ class GEGLU(nn.Module):
         return self.out(value * F.gelu(gate))
 
 
+MODALITIES = ("text", "image", "control")
+"""The modalities of ``modality``, in the order of its codes 0, 1, 2."""
+
+
+def modality(slots: SlotsLike) -> torch.Tensor:
+    """(B, T) int64 modality code per slot, the index into ``MODALITIES``.
+
+    Image patch slots (``is_patch``) are 1 (image); token slots with a text id (below
+    ``TEXT_VOCAB``) are 0 (text); every other slot (continuous and discrete values, the
+    separator, actions, padding) is 2 (control).
+    """
+    text = (slots.tokens < TEXT_VOCAB) & ~slots.is_patch
+    return torch.where(slots.is_patch, 1, torch.where(text, 0, 2))
+
+
 class Block(nn.Module):
     """Pre-norm transformer block."""
 
@@ -254,6 +270,48 @@ class Block(nn.Module):
         return x + self.ffw(self.norm2(x))
 
 
+class MultiwayBlock(nn.Module):
+    """Pre-norm block with one shared attention and a LayerNorm + GEGLU expert per modality (BEiT-3).
+
+    ``norm2[m]`` and ``ffw[m]`` are modality ``m``'s expert (``MODALITIES``); a slot of modality
+    code ``i`` goes through expert ``MODALITIES[i]`` only, so each slot costs what it costs in
+    ``Block``.
+    """
+
+    def __init__(self, config: GatoConfig):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(config.width)
+        self.attn = Attention(config)
+        self.norm2 = nn.ModuleDict({m: nn.LayerNorm(config.width) for m in MODALITIES})
+        self.ffw = nn.ModuleDict({m: GEGLU(config) for m in MODALITIES})
+
+    def experts(self, x: torch.Tensor, modality: torch.Tensor) -> torch.Tensor:
+        """Each slot of (B, T, D) ``x`` through its modality's expert; ``modality`` (B, T) codes."""
+        codes = modality.reshape(-1)
+        flat = x.reshape(-1, x.shape[-1])  # (B*T, D)
+        # In training every expert runs, on no slot if need be, so that every parameter takes
+        # part in every step (DDP needs that).
+        every = self.training and torch.is_grad_enabled()
+        out = torch.zeros_like(flat)
+        for i, m in enumerate(MODALITIES):
+            where = (codes == i).nonzero().squeeze(1)  # (N_m,)
+            if len(where) == len(codes) and not every:  # a single modality: no gather or scatter
+                return self.ffw[m](self.norm2[m](x))
+            if len(where) or every:
+                out.index_copy_(0, where, self.ffw[m](self.norm2[m](flat.index_select(0, where))))
+        return out.view_as(x)
+
+    def forward(self, x: torch.Tensor, modality: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.experts(x, modality)
+
+    def decode(self, x: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+               rows: torch.Tensor | None, positions: torch.Tensor, mask: torch.Tensor, *,
+               modality: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn.decode(self.norm1(x), k_cache, v_cache, rows, positions, mask)
+        return x + self.experts(x, modality)
+
+
 class GatoModel(nn.Module):
     """The Gato decoder; see the module docstring for the methods and the decoding API."""
 
@@ -268,7 +326,8 @@ class GatoModel(nn.Module):
         self.local_position_embedding = nn.Embedding(config.local_positions, d)
         self.action_embedding = nn.Embedding(config.action_positions, d)
         self.position_embedding = nn.Embedding(config.max_len, d) if config.absolute_positions else None
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.num_layers))
+        block = MultiwayBlock if config.modality_experts else Block
+        self.blocks = nn.ModuleList(block(config) for _ in range(config.num_layers))
         self.final_norm = nn.LayerNorm(d)
         self.reset_parameters()
 
@@ -282,8 +341,9 @@ class GatoModel(nn.Module):
         for name, p in self.named_parameters():
             if name.startswith("patch_encoder."):
                 continue  # the ResNet block and its projection keep PyTorch's fan-in init
-            if p.ndim >= 2:
-                std = residual_std if name.endswith(("attn.out.weight", "ffw.out.weight")) else 0.02
+            if p.ndim >= 2:  # residual outputs: attn.out, ffw.out and the experts' ffw.<modality>.out
+                residual = name.endswith("attn.out.weight") or (".ffw." in name and name.endswith(".out.weight"))
+                std = residual_std if residual else 0.02
                 nn.init.normal_(p, 0.0, std)
 
     # ---- embedding -----------------------------------------------------------------------------
@@ -324,11 +384,26 @@ class GatoModel(nn.Module):
         return x
 
     # ---- trunk and head ------------------------------------------------------------------------
-    def trunk(self, x: torch.Tensor) -> torch.Tensor:
-        """Causal transformer over (B, T, D) embeddings; returns final-norm hidden states."""
-        for block in self.blocks:
-            x = block(x)
+    def trunk(self, x: torch.Tensor, modality: torch.Tensor | None = None) -> torch.Tensor:
+        """Causal transformer over (B, T, D) embeddings; returns final-norm hidden states.
+
+        ``modality``: (B, T) codes of ``gato.model.modality(slots)``, needed with
+        ``config.modality_experts`` (``hidden(slots)`` computes both); the plain block ignores it.
+        """
+        if self.config.modality_experts:
+            if modality is None:
+                raise ValueError("a model with modality_experts needs the slots' modality: "
+                                 "trunk(embed(slots), modality(slots)), or hidden(slots)")
+            for block in self.blocks:
+                x = block(x, modality)
+        else:
+            for block in self.blocks:
+                x = block(x)
         return self.final_norm(x)
+
+    def hidden(self, slots: SlotsLike) -> torch.Tensor:
+        """Final-norm hidden states (B, T, D) of (B, T) slots: ``trunk(embed(slots), modality(slots))``."""
+        return self.trunk(self.embed(slots), modality(slots) if self.config.modality_experts else None)
 
     def logits(self, hidden: torch.Tensor, vocab_range: tuple[int, int] | None = None) -> torch.Tensor:
         """(..., D) hidden states -> (..., V) logits, or (..., hi - lo) for ``vocab_range=(lo, hi)``."""
@@ -350,7 +425,7 @@ class GatoModel(nn.Module):
             metrics: detached tensors: ``loss``, ``targets`` (count) and per domain
                 ``loss_sum/<domain>`` and ``targets/<domain>``.
         """
-        hidden = self.trunk(self.embed(batch))  # (B, L, D)
+        hidden = self.hidden(batch)  # (B, L, D)
         mask = batch.loss_mask
         logits = self.logits(hidden[mask])  # (N, V): only at target slots
         targets = batch.targets[mask]  # (N,)
@@ -408,8 +483,9 @@ class GatoModel(nn.Module):
         x = self.embed(slots, positions)  # (B', T, D)
         keys = torch.arange(int(end.max()), device=dev)  # (S',)
         mask = (keys[None, None, :] <= positions[:, :, None])[:, None]  # (B', 1, T, S') causal
+        kw = {"modality": modality(slots)} if self.config.modality_experts else {}
         for i, block in enumerate(self.blocks):
-            x = block.decode(x, cache.keys[i], cache.values[i], None if rows is None else rows_t, positions, mask)
+            x = block.decode(x, cache.keys[i], cache.values[i], None if rows is None else rows_t, positions, mask, **kw)
         cache.lengths[rows_t] = end
         return self.final_norm(x), cache
 
@@ -430,11 +506,13 @@ def configs_main(argv: list[str] | None = None) -> int:
 
     argparse.ArgumentParser(prog="gato configs", description="Print each model config's parameter count "
                             "(built on the meta device, no memory) next to the paper's.").parse_args(argv or [])
-    print(f"{'config':<12}{'layers':>7}{'heads':>6}{'width':>6}{'ffw':>6}{'params':>15}{'paper':>15}{'ratio':>7}")
+    print(f"{'config':<20}{'layers':>7}{'heads':>6}{'width':>6}{'ffw':>6}{'experts':>8}{'params':>15}"
+          f"{'paper':>15}{'ratio':>7}")
     for name, cfg in CONFIGS.items():
         n = count_parameters(cfg)
         paper = f"{cfg.paper_params:,}" if cfg.paper_params else "-"
         ratio = f"{n / cfg.paper_params:.3f}" if cfg.paper_params else "-"
-        print(f"{name:<12}{cfg.num_layers:>7}{cfg.num_heads:>6}{cfg.width:>6}{cfg.ffw_hidden:>6}"
+        experts = len(MODALITIES) if cfg.modality_experts else 1
+        print(f"{name:<20}{cfg.num_layers:>7}{cfg.num_heads:>6}{cfg.width:>6}{cfg.ffw_hidden:>6}{experts:>8}"
               f"{n:>15,}{paper:>15}{ratio:>7}")
     return 0

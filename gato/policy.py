@@ -310,7 +310,7 @@ class GatoPolicy(Policy):
         if not self.use_cache:  # recompute every row's whole context
             runs = [sq.SlotArrays.concat(state.context[j]) for j in rows]
             batch = sq.collate(runs).to(self.device)
-            hidden = self.model.trunk(self.model.embed(batch))  # (B', L, D)
+            hidden = self.model.hidden(batch)  # (B', L, D)
             last = torch.tensor([len(r) - 1 for r in runs], device=self.device)
             return hidden[torch.arange(len(rows), device=self.device), last]
         out = torch.empty(len(rows), self.model.config.width, device=self.device)
