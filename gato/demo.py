@@ -58,6 +58,11 @@ SHARD_SIZE = {"babyai": 250, "metaworld": 10, "dmc": 5, "atari": 1}
 EVAL_EPISODES = {"babyai": 100}
 
 
+def log_line(message: str) -> None:
+    """A stage's progress line, on stderr (the report tables go to stdout)."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def run_suite(
     tasks: tuple[str, ...] = DEFAULT_SUITE,
     policies: tuple[str, ...] = ("random", "expert"),
@@ -66,7 +71,7 @@ def run_suite(
     num_envs: int = 1,
     workers: int = 1,
     max_steps: int | None = None,
-    log=print,
+    log=log_line,
 ) -> list[RolloutResult]:
     """Roll out each policy on each task; skip (and log) a policy that does not exist for a task.
 
@@ -138,7 +143,7 @@ class DemoConfig:
     train_steps: int | None = None
     """Training steps on a step schedule; None: the trainer's wall-clock schedule (``--time-budget``)
     fills what data, baselines and ``eval_minutes`` leave of the budget."""
-    eval_minutes: float = 7.0
+    eval_minutes: float = 6.0
     """Time kept for the Gato evaluation and the language metrics after training."""
     max_steps: int | None = None
     """Cap on episode length for data and evaluation (smoke runs; scores then are not comparable)."""
@@ -212,7 +217,7 @@ def data_root(cfg: DemoConfig) -> str:
     return cfg.data if cfg.data_scale == 1.0 else f"{cfg.data}-x{cfg.data_scale:g}"
 
 
-def build_datasets(cfg: DemoConfig, log=print) -> dict[str, str]:
+def build_datasets(cfg: DemoConfig, log=log_line) -> dict[str, str]:
     """Stage 1: one expert dataset per task (finished ones reused); returns ``{task: path}``."""
     from datasets_gen.generate import Config as GenConfig, generate
     from policies import NoExpertError
@@ -249,7 +254,7 @@ def train_weights(cfg: DemoConfig, datasets: dict[str, str]) -> dict[str, float]
     return weights
 
 
-def train_model(cfg: DemoConfig, datasets: dict[str, str], seconds: float, log=print) -> Path:
+def train_model(cfg: DemoConfig, datasets: dict[str, str], seconds: float, log=log_line) -> Path:
     """Stage 2: `gato train` in a subprocess on a wall-clock schedule of ``seconds`` (``--time-budget``).
 
     The time budget is fixed on the first run and saved in ``demo_state.json``: a rerun resumes the
@@ -305,7 +310,7 @@ def train_model(cfg: DemoConfig, datasets: dict[str, str], seconds: float, log=p
     return run
 
 
-def evaluate_model(cfg: DemoConfig, run: Path, datasets: dict[str, str], log=print) -> tuple[list[RolloutResult], dict]:
+def evaluate_model(cfg: DemoConfig, run: Path, datasets: dict[str, str], log=log_line) -> tuple[list[RolloutResult], dict]:
     """Stage 3: the Gato policy on every task (results cached per task and checkpoint step)."""
     import torch
 
@@ -349,7 +354,7 @@ def eval_max_steps(cfg: DemoConfig, task_id: str) -> int | None:
     return min(caps) if caps else None
 
 
-def language_metrics(cfg: DemoConfig, run: Path, log=print) -> tuple[dict, list[tuple[str, str]]]:
+def language_metrics(cfg: DemoConfig, run: Path, log=log_line) -> tuple[dict, list[tuple[str, str]]]:
     """Vision-language and text metrics of the checkpoint (`eval.language`), if it trained on them."""
     if not cfg.language:
         return {}, []
