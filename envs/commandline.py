@@ -305,12 +305,14 @@ def check_writable_parent(path: str, flag: str = "--out") -> None:
 # What each command leaves in its --out directory, to tell whose a directory is.
 _KIND_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("demo", ("demo_config.json", "demo_state.json")),
+    ("release", ("release.json", "release_config.json", "release_state.json")),
     ("generate", ("metadata.json", "shard-00000.h5", "SHA256SUMS")),
     ("train", ("train_config.json", "checkpoints")),
     ("train-expert", ("expert.json", "ckpt")),
     ("score", ("report.json",)),
 )
 _KIND_TEXT = {"demo": "a `gato demo` run", "train": "a `gato train` run", "train-expert": "a `gato train-expert` run",
+              "release": "a `gato release` release or its work files",
               "generate": "a dataset (`gato generate`)", "score": "a report (`gato score` / `gato eval`)"}
 
 

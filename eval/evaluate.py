@@ -5,7 +5,9 @@
     gato eval --checkpoint RUN --domain metaworld --episodes 10 --out report.json
 
 For each task a `gato.policy.GatoPolicy` (prompted with a demonstration from the task's
-expert dataset) is rolled out by `policies.rollout.rollout` on ``--num-envs`` envs at once, episode
+expert dataset: ``--prompt-data``, else the checkpoint directory's ``prompts/<task>/`` (a release
+carries them), else the checkpoint's training dataset) is rolled out by
+`policies.rollout.rollout` on ``--num-envs`` envs at once, episode
 ``i`` reset with seed ``seed + i`` (default seeds start at 10000, away from the datasets' 0..N-1).
 The results go through `eval.report`: ``report.json`` / ``.md`` / ``.png`` beside ``--out``
 with expert-normalized scores per task and per domain (rliable aggregates).
@@ -177,8 +179,22 @@ def prompt_datasets(paths: Sequence[str]) -> dict[str, str]:
     return out
 
 
+BUNDLED_PROMPTS = "prompts"
+"""A checkpoint directory's folder of prompt datasets, one per task (``<checkpoint>/prompts/<task>/``;
+`gato release` writes them, so that a release evaluates without the training data)."""
+
+
+def bundled_prompts(checkpoint: str) -> dict[str, str]:
+    """``{task_id: path}`` of the finished prompt datasets in ``<checkpoint>/prompts/`` (empty if none)."""
+    root = Path(checkpoint) / BUNDLED_PROMPTS
+    if not root.is_dir():
+        return {}
+    return prompt_datasets([str(p) for p in sorted(root.iterdir()) if (p / "metadata.json").is_file()])
+
+
 def find_prompt_dataset(task_id: str, given: dict[str, str], trained: dict[str, str]) -> str:
-    """The prompt dataset of ``task_id``: given, else trained on, else ``data/<task>-expert``."""
+    """The prompt dataset of ``task_id``: given (``--prompt-data``, then the checkpoint's bundled
+    ``prompts/``), else trained on, else ``data/<task>-expert``."""
     for source in (given, trained):
         if task_id in source and (Path(source[task_id]) / "metadata.json").is_file():
             return source[task_id]
@@ -186,7 +202,7 @@ def find_prompt_dataset(task_id: str, given: dict[str, str], trained: dict[str, 
     if (Path(default) / "metadata.json").is_file():
         return default
     raise MissingPromptError(
-        f"no prompt dataset for task {task_id!r} (looked at --prompt-dataset, the checkpoint's training "
+        f"no prompt dataset for task {task_id!r} (looked at --prompt-data, the checkpoint's prompts/ and training "
         f"datasets and {default}); build it with `{generate_command(task_id)}`")
 
 
@@ -265,7 +281,7 @@ def evaluate(cfg: EvalConfig, model=None, train_config: dict[str, Any] | None = 
         train_config = extra.get("train_config")
     trained = trained_tasks(train_config)
     domains = sorted({domain_of(t) for t in trained})
-    given = prompt_datasets(cfg.prompt_data)
+    given = {**bundled_prompts(cfg.checkpoint), **prompt_datasets(cfg.prompt_data)}
     tasks = resolve_tasks(cfg, trained)
     name = f"gato:{Path(cfg.checkpoint).name}"
     results, unseen, seconds = [], [], {}

@@ -68,6 +68,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "complete": ("gato.language:complete_main", "complete a text prompt"),
     "configs": ("gato.model:configs_main", "print the model configs and their parameter counts"),
     "demo": ("gato.demo:main", "the end-to-end demo: data, training, evaluation, report"),
+    "release": ("gato.release:main", "train, evaluate and release the CPU model on every task with an expert"),
 }
 
 DEBUG_ENV = "GATO_DEBUG"
