@@ -102,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
                           batch_size=demo.batch_size, lr=demo.lr, time_budget=60 * args.minutes,
                           checkpoint_every=10**9, checkpoint_minutes=2.0, log_every=20, domain_weights=weights,
                           threads=args.threads, tensorboard=False, progress=False, **train_changes))
-        model, _, extra = checkpoint.load(run)
+        loaded = checkpoint.load(run)
         sources = gdata.build_sources(data, base.max_len)
-        losses = held_out_loss(model, sources, weights, args.loss_batches, demo.batch_size)
+        losses = held_out_loss(loaded.model, sources, weights, args.loss_batches, demo.batch_size)
         results = []
         for task_id in args.eval_tasks if args.eval_tasks is not None else args.tasks:
             cached = run / f"eval.{task_id}.json"
@@ -115,14 +115,14 @@ def main(argv: list[str] | None = None) -> int:
             ecfg = EvalConfig(checkpoint=str(run), tasks=(task_id,), episodes=n, seed=demo.seed, num_envs=min(n, 50),
                               prompt_data=(datasets[task_id],),
                               max_steps=demo.atari_eval_steps if domain_of(task_id) == "atari" else None)
-            rs, _ = evaluate(ecfg, model=model, train_config=extra.get("train_config"), log=lambda *_: None)
+            rs, _ = evaluate(ecfg, loaded, log=lambda *_: None)
             save_results(str(cached), rs)
             results += rs
-        info = {"checkpoint": str(run), "checkpoint_step": extra.get("step"), "trained_tasks": sorted(datasets),
+        info = {"checkpoint": str(run), "checkpoint_step": loaded.step, "trained_tasks": sorted(datasets),
                 "trained_domains": sorted({domain_of(t) for t in datasets}), "unseen_domain_tasks": [], "seconds": {}}
         report, _ = write_eval_report(results, str(run / "report.json"), info)
         scores = {t.task_id: (t.normalized, *t.normalized_ci) for t in report.tasks}
-        rows[name] = {"steps": extra.get("step"), "held_out_loss": losses, "normalized": scores,
+        rows[name] = {"steps": loaded.step, "held_out_loss": losses, "normalized": scores,
                       "at_least_half": int(sum(s[0] >= 0.5 for s in scores.values())),
                       "minutes": round((time.perf_counter() - t0) / 60, 1)}
         print(f"{name}: {rows[name]}", flush=True)

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    model, _, extra = checkpoint.load(args.checkpoint)
+    loaded = checkpoint.load(args.checkpoint)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
@@ -66,14 +66,14 @@ def main(argv: list[str] | None = None) -> int:
                              num_envs=min(n, 50), prompt_data=(os.path.join(args.data, task_id),),
                              max_steps=args.atari_steps if domain_of(task_id) == "atari" else None,
                              **{f"{kind}_decoding": mode})
-            rs, _ = evaluate(cfg, model=model, train_config=extra.get("train_config"), log=lambda *_: None)
+            rs, _ = evaluate(cfg, loaded, log=lambda *_: None)
             for r in rs:
                 r.policy = f"gato:{mode}"
             save_results(str(cached), rs)
             results += rs
             print(f"{task_id:28s} {mode:7s} mean return {rs[0].mean_return:10.3f} ({time.perf_counter() - t0:.0f}s)",
                   flush=True)
-    info = {"checkpoint": args.checkpoint, "checkpoint_step": extra.get("step"), "trained_tasks": [],
+    info = {"checkpoint": args.checkpoint, "checkpoint_step": loaded.step, "trained_tasks": [],
             "trained_domains": [], "unseen_domain_tasks": [], "seconds": {}}
     report, paths = write_eval_report(results, str(out / "report.json"), info)
     print("\n| task | " + " | ".join(DECODING_MODES) + " |\n| --- |" + " ---: |" * len(DECODING_MODES))
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.setdefault(t.task_id, {})[mode] = f"{100 * t.normalized:.0f} [{100 * lo:.0f}, {100 * hi:.0f}]"
     for task_id, cells in rows.items():
         print(f"| {task_id} | " + " | ".join(cells.get(m, "-") for m in DECODING_MODES) + " |")
-    print(f"\nexpert-normalized %, 95% interval over episodes; checkpoint step {extra.get('step')}; "
+    print(f"\nexpert-normalized %, 95% interval over episodes; checkpoint step {loaded.step}; "
           f"load average {os.getloadavg()[0]:.1f}; wrote {paths['json']}")
     (out / "table.json").write_text(json.dumps(rows, indent=1))
     return 0

@@ -28,7 +28,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from envs import domain_of
 from envs.atomic import atomic_path
 from gato.policy import (MissingPromptError, PROMPT_SLOTS, generate_command, make_gato_policy,
                          open_prompt_dataset, trained_tasks)
+
+if TYPE_CHECKING:
+    from gato.checkpoint import LoadedCheckpoint
 
 HELD_OUT_SEED = 10_000  # datasets record seeds 0..N-1; evaluation starts far from them
 
@@ -254,14 +257,13 @@ def record_video(policy, task_id: str, seed: int, path: str, max_steps: int | No
     return path
 
 
-def evaluate(cfg: EvalConfig, model=None, train_config: dict[str, Any] | None = None,
+def evaluate(cfg: EvalConfig, loaded: LoadedCheckpoint | None = None,
              log=print) -> tuple[list[RolloutResult], dict[str, Any]]:
     """Roll out the checkpoint on the tasks; returns the results and what the report must flag.
 
     Args:
         cfg: the evaluation config.
-        model, train_config: an already loaded model and its trainer config (else loaded from
-            ``cfg.checkpoint``).
+        loaded: the checkpoint, already loaded (else loaded from ``cfg.checkpoint``).
         log: where progress lines go.
 
     Returns:
@@ -273,12 +275,11 @@ def evaluate(cfg: EvalConfig, model=None, train_config: dict[str, Any] | None = 
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    extra: dict[str, Any] = {}
-    if model is None:
+    if loaded is None:
         from gato import checkpoint as ckpt
 
-        model, _, extra = ckpt.load(cfg.checkpoint, device=cfg.device)
-        train_config = extra.get("train_config")
+        loaded = ckpt.load(cfg.checkpoint, device=cfg.device)
+    model, train_config = loaded.model, loaded.train_config
     trained = trained_tasks(train_config)
     domains = sorted({domain_of(t) for t in trained})
     given = {**bundled_prompts(cfg.checkpoint), **prompt_datasets(cfg.prompt_data)}
@@ -321,7 +322,7 @@ def evaluate(cfg: EvalConfig, model=None, train_config: dict[str, Any] | None = 
             path = os.path.join(cfg.video, f"{task_id}.gif")
             record_video(policy, task_id, cfg.seed, path, cfg.max_steps)
             log(f"  video: {path}")
-    info = {"checkpoint": cfg.checkpoint, "checkpoint_step": extra.get("step"), "trained_tasks": sorted(trained),
+    info = {"checkpoint": cfg.checkpoint, "checkpoint_step": loaded.step, "trained_tasks": sorted(trained),
             "trained_domains": domains, "unseen_domain_tasks": unseen, "seconds": seconds}
     return results, info
 

@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         at_least(value, 1, flag)
     if cfg.out:
         check_out_files([cfg.out], force=cfg.force)
-    model, _, _ = load_text_model(cfg.checkpoint)
+    loaded = load_text_model(cfg.checkpoint)
+    model = loaded.model
     metrics = evaluate_language(model, cfg)
     text = json.dumps({"config": asdict(cfg), "metrics": metrics}, indent=1)
     print(text)

@@ -22,8 +22,8 @@ refused with its path (`CorruptCheckpointError`), and `resume_point` falls back 
 checkpoint that verifies, saying so. A checkpoint written before checksums existed (no
 ``SHA256SUMS``) loads with a warning, its files still parsed defensively. The policy only needs::
 
-    model, config, extra = gato.checkpoint.load("RUN")   # eval mode, on CPU by default
-    extra["step"], extra["train_config"]
+    loaded = gato.checkpoint.load("RUN")   # a LoadedCheckpoint; the model in eval mode, on CPU by default
+    loaded.model, loaded.config, loaded.step, loaded.train_config
 """
 
 from __future__ import annotations
@@ -50,6 +50,27 @@ LATEST = "latest"
 REQUIRED = ("model.safetensors", "config.json", "state.json")
 """Files every checkpoint holds (and its ``SHA256SUMS`` must list)."""
 _STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+@dataclasses.dataclass
+class LoadedCheckpoint:
+    """What `load` returns.
+
+    Attributes:
+        model: the model, in eval mode, on the device asked for.
+        config: its `GatoConfig`.
+        step: the training step it was saved at.
+        train_config: the trainer's config (``train_config.json``), or None for a bare save.
+        path: the checkpoint directory it was loaded from.
+        state: ``state.json`` as written (``step`` and what the trainer adds).
+    """
+
+    model: GatoModel
+    config: GatoConfig
+    step: int
+    train_config: dict[str, Any] | None
+    path: Path
+    state: dict[str, Any]
 
 
 class CorruptCheckpointError(ValueError):
@@ -357,10 +378,8 @@ def load_optimizer(ckpt: Path, optimizer: torch.optim.Optimizer, device: torch.d
         raise CorruptCheckpointError(f"{ckpt / 'optimizer.pt'} is unreadable ({type(e).__name__}: {str(e)[:200]})") from e
 
 
-def load(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[GatoModel, GatoConfig, dict[str, Any]]:
-    """The newest checkpoint of a run as ``(model in eval mode, its GatoConfig, extra)``.
-
-    ``extra`` holds ``step``, ``train_config`` (dict, or None) and ``path`` (the checkpoint dir).
+def load(run_dir: str | Path, device: torch.device | str = "cpu") -> LoadedCheckpoint:
+    """The newest checkpoint of a run (or the checkpoint directory ``run_dir``), its model on ``device``.
 
     Raises:
         FileNotFoundError: the run has no checkpoint.
@@ -383,7 +402,8 @@ def load(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[GatoM
     model.to(device).eval()
     state = read_state(ckpt)
     train_config = read_json(ckpt, "train_config.json") if (ckpt / "train_config.json").exists() else None
-    return model, config, {"step": state["step"], "train_config": train_config, "path": str(ckpt), **state}
+    return LoadedCheckpoint(model=model, config=config, step=state["step"], train_config=train_config, path=ckpt,
+                            state=state)
 
 
 def _verifies(ckpt: Path) -> bool:

@@ -318,12 +318,12 @@ def evaluate_model(cfg: DemoConfig, run: Path, datasets: dict[str, str], log=log
     from gato import checkpoint
 
     torch.set_num_threads(cfg.threads)
-    model, _, extra = checkpoint.load(run)
+    loaded = checkpoint.load(run)
     cache_dir = Path(cfg.out) / "eval"
     cache_dir.mkdir(parents=True, exist_ok=True)
     results, infos = [], []
     for task_id in datasets:
-        cached = cache_dir / f"{task_id}.step{extra['step']}.json"
+        cached = cache_dir / f"{task_id}.step{loaded.step}.json"
         if cached.exists():
             r = load_results(str(cached))[0]
             log(f"{task_id:32s} mean return {r.mean_return:10.3f} (cached)")
@@ -333,11 +333,11 @@ def evaluate_model(cfg: DemoConfig, run: Path, datasets: dict[str, str], log=log
         ecfg = EvalConfig(checkpoint=str(run), tasks=(task_id,), episodes=n, seed=cfg.seed,
                           num_envs=min(n, 50), max_steps=eval_max_steps(cfg, task_id), slide=cfg.slide,
                           prompt_data=(datasets[task_id],))
-        rs, info = evaluate(ecfg, model=model, train_config=extra.get("train_config"), log=log)
+        rs, info = evaluate(ecfg, loaded, log=log)
         save_results(str(cached), rs)
         results += rs
         infos.append(info)
-    info = {"checkpoint": str(run), "checkpoint_step": extra["step"],
+    info = {"checkpoint": str(run), "checkpoint_step": loaded.step,
             "trained_tasks": sorted(datasets), "trained_domains": sorted({domain_of(t) for t in datasets}),
             "unseen_domain_tasks": [], "seconds": {k: v for i in infos for k, v in i["seconds"].items()}}
     return results, info
@@ -364,7 +364,7 @@ def language_metrics(cfg: DemoConfig, run: Path, log=log_line) -> tuple[dict, li
     except ImportError as e:
         log(f"language metrics skipped: {e}")
         return {}, []
-    model, _, _ = checkpoint.load(run)
+    model = checkpoint.load(run).model
     t0 = time.perf_counter()
     metrics = evaluate_language(model, LanguageEvalConfig(checkpoint=str(run), num_scenes=20, text_max_tokens=4000))
     log(f"language metrics ({time.perf_counter() - t0:.0f}s): "

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -33,6 +33,9 @@ from datasets_gen.coco import load_image
 from gato import sequence as seq
 from gato.multimodal import question_ids, vqa_slots
 from gato.tokenizer import TEXT_EOS, TEXT_VOCAB, decode_text, encode_text
+
+if TYPE_CHECKING:
+    from gato.checkpoint import LoadedCheckpoint
 
 TEXT_DOMAINS = ("captioning", "vqa", "text")
 
@@ -43,15 +46,15 @@ class NoTextVocabulary(ValueError):
     """The checkpoint cannot produce text."""
 
 
-def trained_domains(run_dir: str | Path, extra: dict) -> list[str] | None:
+def trained_domains(run_dir: str | Path, loaded: LoadedCheckpoint) -> list[str] | None:
     """The domains a checkpoint was trained on, from ``RUN/metrics.csv``'s ``loss/<domain>``
     columns (or the data specs of its train config); None when it cannot be told."""
-    path = Path(extra.get("path", run_dir))
+    path = loaded.path
     for candidate in (Path(run_dir) / "metrics.csv", path.parent.parent / "metrics.csv"):
         if candidate.is_file():
             header = candidate.read_text().split("\n", 1)[0].split(",")
             return [c.split("/", 1)[1] for c in header if c.startswith("loss/")]
-    train_config = extra.get("train_config") or {}
+    train_config = loaded.train_config or {}
     specs = train_config.get("data")
     if specs:
         if any("multimodal" in str(s) for s in specs):
@@ -80,13 +83,13 @@ def check_text_vocabulary(config, domains: list[str] | None, where: str) -> None
             f"`gato train --data ... gato.multimodal:vl_text_sources`")
 
 
-def load_text_model(run_dir: str | Path, device: str = "cpu"):
-    """`gato.checkpoint.load` plus `check_text_vocabulary`: returns ``(model, config, extra)``."""
+def load_text_model(run_dir: str | Path, device: str = "cpu") -> LoadedCheckpoint:
+    """`gato.checkpoint.load` plus `check_text_vocabulary`."""
     from gato import checkpoint
 
-    model, config, extra = checkpoint.load(run_dir, device=device)
-    check_text_vocabulary(config, trained_domains(run_dir, extra), str(extra.get("path", run_dir)))
-    return model, config, extra
+    loaded = checkpoint.load(run_dir, device=device)
+    check_text_vocabulary(loaded.config, trained_domains(run_dir, loaded), str(loaded.path))
+    return loaded
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -263,7 +266,8 @@ def caption_main(argv: list[str] | None = None) -> int:
     check_file(cfg.image, "IMAGE", "image file")
     check_dir(cfg.checkpoint, "--checkpoint", "run directory")
     image = load_image(cfg.image, cfg.image_size)  # raises on an unreadable image, before loading
-    model, _, _ = load_text_model(cfg.checkpoint)
+    loaded = load_text_model(cfg.checkpoint)
+    model = loaded.model
     print(caption_images(model, [image], cfg.max_new_tokens)[0])
     return 0
 
@@ -276,7 +280,8 @@ def ask_main(argv: list[str] | None = None) -> int:
     check_file(cfg.image, "IMAGE", "image file")
     check_dir(cfg.checkpoint, "--checkpoint", "run directory")
     image = load_image(cfg.image, cfg.image_size)
-    model, config, _ = load_text_model(cfg.checkpoint)
+    loaded = load_text_model(cfg.checkpoint)
+    model, config = loaded.model, loaded.config
     q, p = len(question_ids(cfg.question)), (image.shape[0] // 16) * (image.shape[1] // 16)
     check_prompt_fits(q + p, config.max_len, f"the question ({q} tokens) with the image ({p} patches)")
     print(answer_questions(model, [image], [cfg.question], cfg.max_new_tokens)[0])
@@ -289,7 +294,8 @@ def complete_main(argv: list[str] | None = None) -> int:
 
     cfg = parse(CompleteConfig, argv, "gato complete", positional=("prompt",))
     check_dir(cfg.checkpoint, "--checkpoint", "run directory")
-    model, config, _ = load_text_model(cfg.checkpoint)
+    loaded = load_text_model(cfg.checkpoint)
+    model, config = loaded.model, loaded.config
     check_prompt_fits(len(text_prompt(cfg.prompt)), config.max_len, "the prompt")
     print(cfg.prompt + complete(model, cfg.prompt, cfg.max_new_tokens))
     return 0

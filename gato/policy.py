@@ -483,8 +483,8 @@ def make_gato_policy(task_id: str, envs: Sequence[Any] | None = None, *, checkpo
             raise ValueError("make_gato_policy needs checkpoint=RUN (a `gato train` run directory) or model=")
         from gato import checkpoint as ckpt
 
-        model, _, extra = ckpt.load(checkpoint, device=device)
-        train_config = extra.get("train_config")
+        loaded = ckpt.load(checkpoint, device=device)
+        model, train_config = loaded.model, loaded.train_config
         kw.setdefault("name", f"gato:{Path(checkpoint).name}")
     if observation_space is None or action_space is None:
         if envs:

@@ -578,11 +578,10 @@ def _eval_task(job: dict[str, Any]) -> str:
     key = (job["checkpoint"], job["step"])
     if key not in _LOADED:
         _LOADED[key] = checkpoint.load(job["checkpoint"])
-    model, _, extra = _LOADED[key]
     ecfg = EvalConfig(checkpoint=job["checkpoint"], tasks=(job["task"],), episodes=job["episodes"], seed=job["seed"],
                       num_envs=min(job["episodes"], 50), max_steps=job["max_steps"], progress=False)
-    results, info = evaluate(ecfg, model=model, train_config=extra.get("train_config"), log=log)
-    save_results(job["cache"], results, config={"seconds": info["seconds"], "checkpoint_step": extra["step"],
+    results, info = evaluate(ecfg, _LOADED[key], log=log)
+    save_results(job["cache"], results, config={"seconds": info["seconds"], "checkpoint_step": info["checkpoint_step"],
                                                 "settings": job["settings"]})
     return job["cache"]
 

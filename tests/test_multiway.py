@@ -174,8 +174,9 @@ def test_policy_cached_equals_uncached_with_experts(continuous):
 def test_checkpoint_round_trips_with_experts(tmp_path):
     model, batch = multiway_model(seed=4), mixed_batch()
     checkpoint.save(tmp_path, model, model.config, step=3)
-    loaded, cfg, extra = checkpoint.load(tmp_path)
-    assert cfg.modality_experts and cfg == model.config and extra["step"] == 3
+    ck = checkpoint.load(tmp_path)
+    loaded, cfg = ck.model, ck.config
+    assert cfg.modality_experts and cfg == model.config and ck.step == 3
     assert all(isinstance(b, MultiwayBlock) for b in loaded.blocks)
     for (n, p), q in zip(model.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(p, q), n
@@ -208,8 +209,8 @@ def test_killed_multiway_run_resumes_to_the_same_weights(tmp_path, monkeypatch, 
         train(tiny_train_config(tmp_path / "killed", config=tiny_multiway))
     monkeypatch.setattr(GatoModel, "forward", forward)
     train(tiny_train_config(tmp_path / "killed", config=tiny_multiway))  # resumes from step 4
-    a, cfg, _ = checkpoint.load(tmp_path / "straight")
-    b, _, extra = checkpoint.load(tmp_path / "killed")
-    assert cfg.modality_experts and extra["step"] == 6
-    for (n, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+    a = checkpoint.load(tmp_path / "straight")
+    b = checkpoint.load(tmp_path / "killed")
+    assert a.config.modality_experts and b.step == 6
+    for (n, p), q in zip(a.model.state_dict().items(), b.model.state_dict().values()):
         assert torch.equal(p, q), n

@@ -102,10 +102,10 @@ def test_killed_run_resumes_to_the_same_loss_curve(tmp_path, monkeypatch):
     train(tiny_train_config(tmp_path / "killed"))  # the same command again: resumes from step 4
 
     assert losses(tmp_path / "killed") == losses(tmp_path / "straight")
-    a, _, _ = checkpoint.load(tmp_path / "straight")
-    b, _, extra = checkpoint.load(tmp_path / "killed")
-    assert extra["step"] == 6
-    for (n, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+    a = checkpoint.load(tmp_path / "straight").model
+    b = checkpoint.load(tmp_path / "killed")
+    assert b.step == 6
+    for (n, p), q in zip(a.state_dict().items(), b.model.state_dict().values()):
         assert torch.equal(p, q), n
 
 
@@ -146,10 +146,11 @@ def test_load_returns_the_saved_model_in_eval_mode(tmp_path):
     torch.manual_seed(3)
     model = GatoModel(cfg)
     checkpoint.save(tmp_path, model, cfg, step=7, train_config={"seed": 3})
-    loaded, loaded_cfg, extra = checkpoint.load(tmp_path)
-    assert loaded_cfg == cfg and not loaded.training
-    assert extra["step"] == 7 and extra["train_config"] == {"seed": 3}
-    assert torch.equal(loaded.token_embedding.weight, model.token_embedding.weight)
+    loaded = checkpoint.load(tmp_path)
+    assert loaded.config == cfg and not loaded.model.training
+    assert loaded.step == 7 and loaded.train_config == {"seed": 3} and loaded.state == {"step": 7}
+    assert loaded.path == checkpoint.latest(tmp_path)
+    assert torch.equal(loaded.model.token_embedding.weight, model.token_embedding.weight)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         checkpoint.load(tmp_path / "nothing")
 

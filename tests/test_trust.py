@@ -119,10 +119,10 @@ def test_corrupt_latest_is_refused_with_its_path_and_resume_falls_back(run4, run
     assert "step-00000004 is corrupt" in err and f"resuming from {step_dir(run, 2)}" in err
     assert (run / "checkpoints" / "step-00000004.corrupt").is_dir()  # kept for inspection, out of the way
     assert losses(run) == losses(run6)  # resumed from step 2: the same run as an uninterrupted one
-    a, _, extra = checkpoint.load(run)
-    b, _, _ = checkpoint.load(run6)
-    assert extra["step"] == 6
-    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+    a = checkpoint.load(run)
+    b = checkpoint.load(run6).model
+    assert a.step == 6
+    for (name, p), q in zip(a.model.state_dict().items(), b.state_dict().values()):
         assert torch.equal(p, q), name
 
 
@@ -154,8 +154,7 @@ def test_a_deleted_file_is_named(run4, tmp_path):
 def test_checkpoint_without_checksums_loads_with_a_warning(run4, tmp_path, capsys):
     run = copy_run(run4, tmp_path)
     (step_dir(run, 4) / "SHA256SUMS").unlink()  # as written before checksums existed
-    _, _, extra = checkpoint.load(run)
-    assert extra["step"] == 4
+    assert checkpoint.load(run).step == 4
     assert "has no SHA256SUMS" in capsys.readouterr().err
 
 
@@ -211,7 +210,7 @@ def saved(tmp_path_factory):
 
 def _load_everything(ckpt: Path) -> None:
     """Everything a resume reads."""
-    model, config, extra = checkpoint.load(ckpt)
+    model = checkpoint.load(ckpt).model
     checkpoint.load_optimizer(ckpt, torch.optim.AdamW(model.parameters()))
     checkpoint.read_rng(ckpt, 0)
 
@@ -382,7 +381,7 @@ def test_train_refuses_a_bad_shard_unless_told_to_skip_it(dataset, tmp_path, cap
     train(tiny_cfg(tmp_path / "run", data=(str(out),), sequence_length=256, steps=1, checkpoint_every=1, skip_bad_shards=True))
     err = capsys.readouterr().err
     assert "skipping" in err and "shard-00001.h5" in err and "shard-00002.h5" in err and "shard-00000" not in err
-    assert checkpoint.load(tmp_path / "run")[2]["step"] == 1
+    assert checkpoint.load(tmp_path / "run").step == 1
 
 
 def test_gato_train_refuses_a_bad_shard_before_writing_anything(dataset, tmp_path):
