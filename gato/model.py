@@ -206,14 +206,25 @@ class Attention(nn.Module):
         return self._merge(F.scaled_dot_product_attention(q, k, v, is_causal=True))
 
     def decode(self, x: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-               rows: torch.Tensor | None, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Write this step's keys/values at ``positions`` (B', T) of cache ``rows`` (B',; None: all), attend."""
+               rows: torch.Tensor | None, positions: torch.Tensor | int, mask: torch.Tensor | None,
+               num_keys: int | None = None) -> torch.Tensor:
+        """Write this step's keys/values at ``positions`` (B', T) of cache ``rows`` (B',; None: all), attend.
+
+        ``positions`` may be an int: every row writes slots ``[positions, positions + T)`` (then
+        ``rows`` is None). ``mask`` (B', 1, T, S'), or (T, S') shared by every row, says which of
+        the first S' cached slots each new slot sees; None means all of the first ``num_keys``.
+        """
         q, k, v = self._qkv(x)
-        every = torch.arange(positions.shape[0], device=positions.device) if rows is None else rows
-        b = every[:, None].expand_as(positions)  # (B', T)
-        k_cache[b, :, positions] = k.transpose(1, 2).to(k_cache.dtype)  # indexed view is (B', T, H, hd)
-        v_cache[b, :, positions] = v.transpose(1, 2).to(v_cache.dtype)
-        s = mask.shape[-1]
+        if isinstance(positions, int):  # the same slots in every row: a slice, not a scatter
+            t = x.shape[1]
+            k_cache[:, :, positions:positions + t] = k.to(k_cache.dtype)
+            v_cache[:, :, positions:positions + t] = v.to(v_cache.dtype)
+        else:
+            every = torch.arange(positions.shape[0], device=positions.device) if rows is None else rows
+            b = every[:, None].expand_as(positions)  # (B', T)
+            k_cache[b, :, positions] = k.transpose(1, 2).to(k_cache.dtype)  # indexed view is (B', T, H, hd)
+            v_cache[b, :, positions] = v.transpose(1, 2).to(v_cache.dtype)
+        s = mask.shape[-1] if num_keys is None else num_keys
         if rows is None:  # a view, no copy of the cache
             keys, values = k_cache[:, :, :s], v_cache[:, :, :s]  # (B, H, S', hd)
         else:
@@ -265,8 +276,9 @@ class Block(nn.Module):
         return x + self.ffw(self.norm2(x))
 
     def decode(self, x: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-               rows: torch.Tensor | None, positions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn.decode(self.norm1(x), k_cache, v_cache, rows, positions, mask)
+               rows: torch.Tensor | None, positions: torch.Tensor | int, mask: torch.Tensor | None,
+               num_keys: int | None = None) -> torch.Tensor:
+        x = x + self.attn.decode(self.norm1(x), k_cache, v_cache, rows, positions, mask, num_keys)
         return x + self.ffw(self.norm2(x))
 
 
@@ -306,9 +318,9 @@ class MultiwayBlock(nn.Module):
         return x + self.experts(x, modality)
 
     def decode(self, x: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-               rows: torch.Tensor | None, positions: torch.Tensor, mask: torch.Tensor, *,
-               modality: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn.decode(self.norm1(x), k_cache, v_cache, rows, positions, mask)
+               rows: torch.Tensor | None, positions: torch.Tensor | int, mask: torch.Tensor | None,
+               num_keys: int | None = None, *, modality: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn.decode(self.norm1(x), k_cache, v_cache, rows, positions, mask, num_keys)
         return x + self.experts(x, modality)
 
 
@@ -362,16 +374,23 @@ class GatoModel(nn.Module):
         bins = bins.clamp(max=self.config.patch_position_bins - 1)
         return bins[:, 0], bins[:, 1]
 
-    def embed(self, slots: SlotsLike, positions: torch.Tensor | None = None) -> torch.Tensor:
-        """Embed (B, T) slots to (B, T, D); ``positions`` (B, T) are their context indices (default 0..T-1)."""
+    def embed(self, slots: SlotsLike, positions: torch.Tensor | None = None,
+              patch_features: torch.Tensor | None = None) -> torch.Tensor:
+        """Embed (B, T) slots to (B, T, D); ``positions`` (B, T) are their context indices (default 0..T-1).
+
+        ``patch_features`` (P, D): ``patch_encoder`` of ``slots.patches`` computed beforehand
+        (e.g. kept for patches seen before); the patch positions are added here either way.
+        """
         b, t = slots.tokens.shape
         x = self.token_embedding(slots.tokens)  # (B, T, D); patch slots hold PAD, replaced below
-        # Runs even when P = 0 so that every parameter takes part in every step (DDP needs that).
+        # In training it runs even when P = 0 so that every parameter takes part in every step
+        # (DDP needs that); without gradients a step with no patch skips it.
         where = slots.is_patch.reshape(-1).nonzero().squeeze(1)  # (P,) row-major, as patches are
-        rows, cols = self.patch_position_bins(slots.patch_positions.reshape(b * t, 4)[where])
-        pe = self.patch_encoder(slots.patches.to(x.dtype))
-        pe = pe + self.patch_row_embedding(rows) + self.patch_col_embedding(cols)  # (P, D)
-        x = x.reshape(b * t, -1).index_copy(0, where, pe.to(x.dtype)).view(b, t, -1)
+        if len(where) or (self.training and torch.is_grad_enabled()):
+            rows, cols = self.patch_position_bins(slots.patch_positions.reshape(b * t, 4)[where])
+            pe = self.patch_encoder(slots.patches.to(x.dtype)) if patch_features is None else patch_features
+            pe = pe + self.patch_row_embedding(rows) + self.patch_col_embedding(cols)  # (P, D)
+            x = x.reshape(b * t, -1).index_copy(0, where, pe.to(x.dtype)).view(b, t, -1)
         local = slots.local_positions.clamp(min=0)
         is_obs = (slots.local_positions >= 0) & ~slots.is_action
         x = x + self.local_position_embedding(local) * is_obs[..., None]
@@ -455,9 +474,11 @@ class GatoModel(nn.Module):
         p = self.token_embedding.weight
         return KVCache.allocate(self.config, batch_size, capacity, p.device, p.dtype)
 
-    def decode(self, slots: SlotsLike, cache: KVCache,
-               rows: torch.Tensor | list[int] | None = None) -> tuple[torch.Tensor, KVCache]:
+    def decode(self, slots: SlotsLike, cache: KVCache, rows: torch.Tensor | list[int] | None = None,
+               patch_features: torch.Tensor | None = None) -> tuple[torch.Tensor, KVCache]:
         """Append (B', T) new slots to cache rows ``rows`` (all B rows if None).
+
+        ``patch_features``: see ``embed``.
 
         Returns:
             hidden: (B', T, D) final-norm hidden states of the new slots (feed to ``logits``).
@@ -467,26 +488,43 @@ class GatoModel(nn.Module):
             ValueError: a row would exceed ``cache.capacity``; free room with ``cache.drop``.
         """
         dev = cache.lengths.device
-        rows_t = (torch.arange(cache.batch_size, device=dev) if rows is None
-                  else torch.as_tensor(rows, device=dev, dtype=torch.long))
+        rows_t = None if rows is None else torch.as_tensor(rows, device=dev, dtype=torch.long)
         b, t = slots.tokens.shape
-        if b != rows_t.shape[0]:
-            raise ValueError(f"decode got {b} rows of slots for {rows_t.shape[0]} cache rows")
-        start = cache.lengths[rows_t]  # (B',)
-        end = start + t
-        if bool((end > cache.capacity).any()):
+        n_rows = cache.batch_size if rows_t is None else rows_t.shape[0]
+        if b != n_rows or not b:
+            raise ValueError(f"decode got {b} rows of slots for {n_rows} cache rows")
+        start = cache.lengths.clone() if rows_t is None else cache.lengths[rows_t]  # (B',)
+        shortest, longest = (int(v) for v in torch.aminmax(start))
+        if longest + t > cache.capacity:
+            every = torch.arange(cache.batch_size, device=dev) if rows_t is None else rows_t
             raise ValueError(
-                f"KV cache full: rows {rows_t[end > cache.capacity].tolist()} would hold "
-                f"{end.max().item()} slots > capacity {cache.capacity}; free room with "
+                f"KV cache full: rows {every[start + t > cache.capacity].tolist()} would hold "
+                f"{longest + t} slots > capacity {cache.capacity}; free room with "
                 "cache.drop(n, start) or cache.reset(rows) and re-decode the kept slots")
         positions = start[:, None] + torch.arange(t, device=dev)  # (B', T) slots being written
-        x = self.embed(slots, positions)  # (B', T, D)
-        keys = torch.arange(int(end.max()), device=dev)  # (S',)
-        mask = (keys[None, None, :] <= positions[:, :, None])[:, None]  # (B', 1, T, S') causal
+        x = self.embed(slots, positions, patch_features)  # (B', T, D)
+        s_max = longest + t
+        # a run of consecutive rows is a view of the cache (no gather of its rows per layer)
+        first = 0 if rows_t is None else int(rows_t[0])
+        run = rows_t is None or bool((rows_t == first + torch.arange(b, device=dev)).all())
+        write: torch.Tensor | int = positions
+        if shortest == longest:  # every row writes the same slots
+            mask = None if t == 1 else torch.arange(s_max, device=dev) <= positions[0, :, None]  # (T, S') causal
+            write = shortest if run else positions
+        else:
+            keys = torch.arange(s_max, device=dev)  # (S',)
+            mask = (keys[None, None, :] <= positions[:, :, None])[:, None]  # (B', 1, T, S') causal
         kw = {"modality": modality(slots)} if self.config.modality_experts else {}
         for i, block in enumerate(self.blocks):
-            x = block.decode(x, cache.keys[i], cache.values[i], None if rows is None else rows_t, positions, mask, **kw)
-        cache.lengths[rows_t] = end
+            if run:
+                k, v = cache.keys[i][first:first + b], cache.values[i][first:first + b]
+                x = block.decode(x, k, v, None, write, mask, s_max, **kw)
+            else:
+                x = block.decode(x, cache.keys[i], cache.values[i], rows_t, write, mask, s_max, **kw)
+        if rows_t is None:
+            cache.lengths += t
+        else:
+            cache.lengths[rows_t] = start + t
         return self.final_norm(x), cache
 
 

@@ -194,6 +194,63 @@ def encode_observation(
     return _encode_steps(batched, 1, None, separator, task_id, spec)
 
 
+def encode_observation_batch(
+    obs: dict[str, Any],
+    spec: ObservationSpec | Any | None = None,
+    *,
+    task_id: str | None = None,
+    separator: bool = True,
+) -> list[SlotArrays]:
+    """N observations at once (N envs): each run equals `encode_observation` of its observation.
+
+    Args:
+        obs: values with a leading N axis (``image`` (N, H, W, 3), ``continuous`` (N, n), ...);
+            ``text`` a list of N str.
+        spec, task_id, separator: as in `encode_observation`.
+
+    Example:
+        >>> runs = encode_observation_batch({"continuous": np.array([[0.0], [1.0]])})
+        >>> [r.tokens.tolist() for r in runs]
+        [[32512, 34048], [32744, 34048]]
+    """
+    if spec is not None and not isinstance(spec, ObservationSpec):
+        spec = ObservationSpec.from_space(spec)
+    if spec is not None:
+        expected = {k for k, on in [(conv.TEXT, spec.has_text), (conv.IMAGE, spec.image_shape),
+                                    (conv.CONTINUOUS, spec.continuous_size), (conv.DISCRETE, spec.discrete_size)] if on}
+        if set(obs) != expected:
+            raise ValueError(f"observation keys {sorted(obs)} != space keys {sorted(expected)}{tk._where(task_id, None)}")
+    n = None
+    batched: dict[str, Any] = {}
+    for k, v in obs.items():
+        if k == conv.TEXT:
+            if isinstance(v, str) or not all(isinstance(x, str) for x in v):
+                raise TypeError(f"text must be a list of str (one per observation){tk._where(task_id, k)}")
+            batched[k] = list(v)
+        elif k == conv.IMAGE:
+            batched[k] = v  # checked by `_encode_steps`
+        else:
+            v = np.asarray(v)
+            if v.ndim != 2:
+                raise ValueError(f"{k!r} must be a batch of vectors (N, n), got shape {v.shape}{tk._where(task_id, k)}")
+            batched[k] = v
+        if n is not None and len(batched[k]) != n:
+            raise ValueError(f"{k!r} holds {len(batched[k])} observations, another key {n}{tk._where(task_id, k)}")
+        n = len(batched[k])
+    if not n:
+        return []
+    s = _encode_steps(batched, n, None, separator, task_id, spec)
+    bounds = np.concatenate([[0], np.cumsum(s.timestep_lengths)])
+    p_bounds = np.concatenate([[0], np.cumsum(s.is_patch)])[bounds]
+    out = []
+    for j in range(n):
+        lo, hi, p_lo, p_hi = int(bounds[j]), int(bounds[j + 1]), int(p_bounds[j]), int(p_bounds[j + 1])
+        out.append(SlotArrays(s.tokens[lo:hi], s.is_patch[lo:hi], s.patches[p_lo:p_hi], s.patch_positions[lo:hi],
+                              s.local_positions[lo:hi], s.is_action[lo:hi], s.is_target[lo:hi],
+                              s.timestep_lengths[j:j + 1], s.domain))
+    return out
+
+
 def action_slots(tokens: np.ndarray, first_dimension: int = 0) -> SlotArrays:
     """Sampled action tokens ``(A,)`` as slots to append after `encode_observation`'s separator.
 

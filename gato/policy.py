@@ -16,8 +16,11 @@ control step then
 3. detokenizes them (`gato.sequence.decode_action`).
 
 Decoding is incremental through the model's KV cache (`GatoModel.decode`): the prompt is
-encoded once per policy state and copied into each env's cache row when its episode starts; a
-step feeds only the new slots. The last action token of a step is fed together with the next
+encoded once per policy state and copied into every env's cache row, where it stays (an episode
+start only sets the row's length back to the prompt's); a step feeds only the new slots, in one
+forward for all envs whose new slots have the same length. An image patch is run through the
+patch encoder once per rollout (`PatchFeatures`): the static parts of a frame and the kept
+timesteps of a slide reuse the features computed for the same pixels. The last action token of a step is fed together with the next
 observation (its hidden state predicts nothing the policy needs), so a one-token action costs
 one forward per step.
 
@@ -37,7 +40,11 @@ prompt + the most recent whole timesteps that fill at most ``slide_keep`` of the
 prompt, re-encoded exactly (``slide="reprefill"``, default), or the oldest timesteps are cut out
 of the cache in place (``slide="drop"``, cheaper; the kept keys were computed while the dropped
 slots were visible, so it approximates re-encoding). Keeping only part of the room means a
-re-prefill happens once every few steps rather than at every step.
+re-prefill happens once every few steps rather than at every step. The model has learned
+absolute positions, so a re-prefill encodes the kept timesteps again from the prompt's end; they
+are fed in the same forward as the row's next observation, together with every row that slides
+at that step. Its cost per step is about ``kept / (room - kept)`` of the slots a step feeds
+(benchmarks/bench_policy_step.py measures it for several ``slide_keep``).
 
 **State** (`GatoState`) holds everything that changes during a rollout: the KV cache, each env's
 context (the exact slots the model has seen, used for re-prefill and by the uncached mode), its
@@ -63,6 +70,7 @@ import numpy as np
 import torch
 
 from gato import sequence as sq
+from gato import tokenizer as tk
 from policies import register_policy
 from policies.base import Policy
 
@@ -179,8 +187,9 @@ class GatoState:
     """Rollout state of a `GatoPolicy` over N envs (explicit: never stored on the policy).
 
     Attributes:
-        cache: the model's KV cache, N rows of ``context`` slots (None when ``use_cache=False``).
-        prompt_cache: the prompt's keys/values (1 row), copied into a row when its episode starts.
+        cache: the model's KV cache, N rows of ``context`` slots (None when ``use_cache=False``);
+            slots ``[0, len(prompt))`` of every row hold the prompt's keys/values.
+        prompt_cache: the prompt's keys/values (1 row), copied into every row of ``cache``.
         context: per env, the slots the model has been fed since its episode started, as parts
             (prompt, then observations / action tokens), exactly what its cache row holds.
         steps: per env, the whole timesteps of the current episode that are still in context
@@ -188,6 +197,8 @@ class GatoState:
         pending: per env, the sampled last action token not fed yet (None at episode start).
         rngs: per env, the generator of sampled (non-greedy) action tokens.
         num_slides: how many times a window slid (all envs), for tests and benchmarks.
+        patch_features: the patch encoder's outputs of the image patches seen so far
+            (`PatchFeatures`; None without the KV cache).
     """
 
     cache: Any
@@ -197,6 +208,54 @@ class GatoState:
     pending: list[int | None]
     rngs: list[np.random.Generator]
     num_slides: int = 0
+    patch_features: "PatchFeatures | None" = None
+
+
+class PatchFeatures:
+    """`GatoModel.patch_encoder` outputs of the patches seen in a rollout, looked up by their pixels.
+
+    The encoder sees one 16x16 patch at a time and is deterministic in eval mode, so a patch whose
+    pixels came before (the static parts of a frame, the kept timesteps of a re-prefill) takes the
+    features computed then instead of being encoded again. Holds at most ``limit`` patches (all
+    are dropped when it is full). The model's weights must not change while it is in use.
+    """
+
+    def __init__(self, model, limit: int = 4096):
+        self.model, self.limit = model, limit
+        self.index: dict[bytes, int] = {}
+        self.table: torch.Tensor | None = None  # (rows, D)
+        self.encoded = 0  # patches run through the encoder (for tests and benchmarks)
+
+    def __call__(self, patches: np.ndarray) -> torch.Tensor:
+        """(P, 768) uint8 patches -> (P, D) encoder outputs, in order."""
+        keys = np.ascontiguousarray(patches).view(np.dtype((np.void, patches.shape[1]))).ravel().tolist()  # bytes
+        new: dict[bytes, int] = {}  # unseen pixels -> their first index in ``patches``
+        for i, k in enumerate(keys):
+            if k not in self.index and k not in new:
+                new[k] = i
+        if new:
+            if len(self.index) + len(new) > self.limit:
+                self.index.clear()
+                new = {}
+                for i, k in enumerate(keys):
+                    new.setdefault(k, i)
+            w = self.model.token_embedding.weight
+            x = torch.from_numpy(np.ascontiguousarray(patches[list(new.values())]))
+            x = x.mul(float(tk.PATCH_SCALE)).sub_(float(tk.PATCH_SHIFT))  # as `gato.collate.collate`
+            feats = self.model.patch_encoder(x.to(w.device, w.dtype))  # (N, D)
+            n0 = len(self.index)
+            if self.table is None or self.table.shape[0] < n0 + len(new):
+                rows = max(256, n0 + len(new), 2 * (0 if self.table is None else self.table.shape[0]))
+                table = torch.empty(min(rows, max(self.limit, n0 + len(new))), w.shape[1], device=w.device, dtype=w.dtype)
+                if n0:
+                    table[:n0] = self.table[:n0]
+                self.table = table
+            self.table[n0:n0 + len(new)] = feats
+            for j, k in enumerate(new):
+                self.index[k] = n0 + j
+            self.encoded += len(new)
+        idx = torch.tensor([self.index[k] for k in keys], device=self.table.device)
+        return self.table[idx]
 
 
 def _rng(seed: int | None) -> np.random.Generator:
@@ -298,9 +357,25 @@ class GatoPolicy(Policy):
     def device(self) -> torch.device:
         return self.model.token_embedding.weight.device
 
-    def _batch(self, parts: Sequence[sq.SlotArrays]):
-        """Equal-length slot runs -> model inputs (B, T) on the model's device."""
-        return sq.collate(list(parts)).to(self.device)
+    def _batch(self, parts: Sequence[sq.SlotArrays], pixels: bool = True):
+        """Equal-length slot runs -> model inputs (B, T) on the model's device.
+
+        The same inputs as `gato.collate.collate` (no padding is needed), without its targets;
+        ``pixels=False`` leaves the patches out (their encoder outputs are passed to the model).
+        """
+        from gato.model import Slots
+
+        def stack(name: str) -> torch.Tensor:
+            return torch.from_numpy(np.stack([getattr(p, name) for p in parts]))
+
+        if pixels and any(len(p.patches) for p in parts):  # as `gato.collate.collate` scales them
+            patches = torch.from_numpy(np.concatenate([p.patches for p in parts]))
+            patches = patches.mul(float(tk.PATCH_SCALE)).sub_(float(tk.PATCH_SHIFT))
+        else:
+            patches = torch.zeros(0, sq.PATCH_DIM)
+        batch = Slots(stack("tokens"), stack("is_patch"), patches, stack("patch_positions"),
+                      stack("local_positions"), stack("is_action"))
+        return batch if self.device.type == "cpu" else batch.to(self.device)
 
     @torch.inference_mode()
     def _decode(self, state: GatoState, rows: list[int], new: list[sq.SlotArrays]) -> torch.Tensor:
@@ -318,7 +393,15 @@ class GatoPolicy(Policy):
         for k, s in enumerate(new):  # rows whose new slots have the same length decode together
             by_len.setdefault(len(s), []).append(k)
         for ks in by_len.values():
-            hidden, _ = self.model.decode(self._batch([new[k] for k in ks]), state.cache, rows=[rows[k] for k in ks])
+            group = [new[k] for k in ks]
+            feats = None
+            if state.patch_features is not None and any(len(s.patches) for s in group):
+                feats = state.patch_features(np.concatenate([s.patches for s in group]))
+            cache_rows = [rows[k] for k in ks]
+            if cache_rows == list(range(state.cache.batch_size)):
+                cache_rows = None  # every row, in order
+            hidden, _ = self.model.decode(self._batch(group, pixels=feats is None), state.cache,
+                                          rows=cache_rows, patch_features=feats)
             out[ks] = hidden[:, -1].to(out.dtype)
         return out
 
@@ -347,20 +430,19 @@ class GatoPolicy(Policy):
         state.context[j] = [self.prompt] if len(self.prompt) else []
         state.steps[j] = []
         state.pending[j] = None
-        if state.cache is not None:
-            p = len(self.prompt)
-            state.cache.lengths[j] = p
-            if p:
-                for dst, src in ((state.cache.keys, state.prompt_cache.keys),
-                                 (state.cache.values, state.prompt_cache.values)):
-                    for layer_dst, layer_src in zip(dst, src):
-                        layer_dst[j, :, :p] = layer_src[0, :, :p]
+        if state.cache is not None:  # slots [0, p) of every row hold the prompt (`initial_state`)
+            state.cache.lengths[j] = len(self.prompt)
 
-    def _make_room(self, state: GatoState, j: int, needed: int) -> None:
-        """Slide env ``j``'s window so that ``needed`` more slots fit (module docstring)."""
+    def _make_room(self, state: GatoState, j: int, needed: int) -> sq.SlotArrays | None:
+        """Slide env ``j``'s window so that ``needed`` more slots fit (module docstring).
+
+        With ``slide="reprefill"`` the row restarts from the prompt and the kept whole timesteps
+        are returned: the caller feeds them before the row's new slots, in the same forward as
+        every other row that slid at this step. None when nothing is to be fed again.
+        """
         used = _slots_len(state.context[j])
         if used + needed <= self.capacity:
-            return
+            return None
         state.num_slides += 1
         p = len(self.prompt)
         keep_budget = int(self.slide_keep * (self.capacity - p - needed))
@@ -377,26 +459,33 @@ class GatoPolicy(Policy):
             state.context[j] = ([self.prompt] if p else []) + kept
             if state.pending[j] is not None:  # the last kept step's final token is still pending
                 state.context[j][-1] = _drop_last_slot(kept[-1])
-            return
-        # exact: rebuild the row from the prompt and the kept whole timesteps
+            return None
+        # exact: rebuild the row from the prompt and the kept whole timesteps (fed by the caller)
         self._start_episode(state, j)
         state.steps[j] = kept
-        if kept:
-            run = sq.SlotArrays.concat(kept)
-            self._decode(state, [j], [run]) if state.cache is not None else state.context[j].append(run)
+        return sq.SlotArrays.concat(kept) if kept else None
 
     # ---- Policy interface ---------------------------------------------------------------------
     @torch.inference_mode()
     def initial_state(self, num_envs: int, seed: int | None = None) -> GatoState:
-        cache = prompt_cache = None
+        cache = prompt_cache = features = None
+        p = len(self.prompt)
         if self.use_cache:
+            features = PatchFeatures(self.model)
             cache = self.model.new_cache(num_envs, capacity=self.capacity)
-            prompt_cache = self.model.new_cache(1, capacity=max(1, len(self.prompt)))
-            if len(self.prompt):
-                self.model.decode(self._batch([self.prompt]), prompt_cache)
+            prompt_cache = self.model.new_cache(1, capacity=max(1, p))
+            if p:
+                feats = features(self.prompt.patches) if len(self.prompt.patches) else None
+                self.model.decode(self._batch([self.prompt], pixels=feats is None), prompt_cache,
+                                  patch_features=feats)
+                # Every row starts with the prompt, and nothing writes slots [0, p) again: an episode
+                # start or a slide only sets the row's length back to p.
+                for dst, src in ((cache.keys, prompt_cache.keys), (cache.values, prompt_cache.values)):
+                    for layer_dst, layer_src in zip(dst, src):
+                        layer_dst[:, :, :p] = layer_src[:, :, :p]
         rngs = [_rng(None if seed is None else seed + i) for i in range(num_envs)]
         state = GatoState(cache, prompt_cache, [[] for _ in range(num_envs)], [[] for _ in range(num_envs)],
-                          [None] * num_envs, rngs)
+                          [None] * num_envs, rngs, patch_features=features)
         for j in range(num_envs):
             self._start_episode(state, j)
         return state
@@ -416,17 +505,17 @@ class GatoPolicy(Policy):
         for j in np.flatnonzero(episode_start):
             self._start_episode(state, int(j))
         # 1. observation (+ the previous step's pending last action token) for every env
-        new, obs_parts = [], []
-        for j in range(n):
-            o = {k: v[j] for k, v in obs.items()}
-            s = sq.encode_observation(o, self.obs_spec, task_id=self.task_id)
-            obs_parts.append(s)
+        new = []
+        obs_parts = sq.encode_observation_batch(obs, self.obs_spec, task_id=self.task_id)
+        if len(obs_parts) != n:
+            raise ValueError(f"obs holds {len(obs_parts)} observations for {n} envs")
+        for j, s in enumerate(obs_parts):
             room = len(s) + self.num_action_tokens + (state.pending[j] is not None)
-            self._make_room(state, j, room)
+            refill = self._make_room(state, j, room)
             if state.pending[j] is not None:
                 s = sq.SlotArrays.concat([sq.action_slots(np.array([state.pending[j]]), self.num_action_tokens - 1), s])
                 state.pending[j] = None
-            new.append(s)
+            new.append(s if refill is None else sq.SlotArrays.concat([refill, s]))
         rows = list(range(n))
         hidden = self._decode(state, rows, new)
         # 2. action tokens one at a time, each in its legal range

@@ -8,7 +8,8 @@ callers write ``from gato import sequence as sq`` (docs/spec.md "Sequence layout
 | `gato.slots`         | `SlotArrays`, the numpy container of a run of slots                         |
 | `gato.spaces`        | `ObservationSpec`, `ActionSpec`; the action codec `encode_action`,          |
 |                      | `decode_action`, `action_token_ranges`                                      |
-| `gato.observations`  | `encode_observation`, `action_slots`, `episode_to_slots` (the layout)       |
+| `gato.observations`  | `encode_observation` (`_batch`: N envs), `action_slots`, `episode_to_slots` |
+|                      | (the layout)                                                                |
 | `gato.collate`       | `collate` -> `TokenBatch`; `segments_to_slots`, `text_sequence`,            |
 |                      | `image_text_sequence` (vision-language and text)                            |
 | `gato.sampler`       | `SamplerConfig`, `SequenceSampler`, `EpisodeList`, `EpisodeSource`          |
@@ -33,7 +34,7 @@ Example:
 from __future__ import annotations
 
 from gato.collate import collate, image_text_sequence, segments_to_slots, text_sequence
-from gato.observations import action_slots, encode_observation, episode_to_slots
+from gato.observations import action_slots, encode_observation, encode_observation_batch, episode_to_slots
 from gato.sampler import EpisodeList, EpisodeSource, SamplerConfig, SequenceSampler
 from gato.slots import LOCAL_POSITIONS, PATCH_DIM, SlotArrays, fit_range
 from gato.spaces import ActionSpec, ObservationSpec, action_token_ranges, decode_action, encode_action
@@ -41,6 +42,7 @@ from gato.spaces import ActionSpec, ObservationSpec, action_token_ranges, decode
 __all__ = [
     "LOCAL_POSITIONS", "PATCH_DIM", "ActionSpec", "EpisodeList", "EpisodeSource", "ObservationSpec",
     "SamplerConfig", "SequenceSampler", "SlotArrays", "action_slots", "action_token_ranges", "collate",
-    "decode_action", "encode_action", "encode_observation", "episode_to_slots", "fit_range", "image_text_sequence",
+    "decode_action", "encode_action", "encode_observation", "encode_observation_batch", "episode_to_slots",
+    "fit_range", "image_text_sequence",
     "segments_to_slots", "text_sequence",
 ]

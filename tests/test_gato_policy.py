@@ -237,3 +237,45 @@ def test_the_policy_context_equals_the_training_tokenization(model, continuous):
         trained = sq.episode_to_slots(ep, action_space=env.action_space)
         for field in ("tokens", "is_patch", "local_positions", "is_action", "is_target", "timestep_lengths"):
             np.testing.assert_array_equal(getattr(acted, field), getattr(trained, field), err_msg=field)
+
+
+def test_batched_tokenization_equals_one_observation_at_a_time():
+    obs = {"continuous": np.array([[0.5, -2.0], [3.0, 0.0]], np.float32), "discrete": np.array([[4], [7]]),
+           "text": ["go", "go to the red ball"], "image": np.arange(2 * 32 * 16 * 3, dtype=np.uint8).reshape(2, 32, 16, 3)}
+    runs = sq.encode_observation_batch(obs, task_id=TASK)
+    for j, run_ in enumerate(runs):
+        one = sq.encode_observation({k: v[j] for k, v in obs.items()}, task_id=TASK)
+        for field in ("tokens", "is_patch", "patches", "patch_positions", "local_positions", "is_action",
+                      "is_target", "timestep_lengths"):
+            np.testing.assert_array_equal(getattr(run_, field), getattr(one, field), err_msg=field)
+    with pytest.raises(ValueError, match="observations"):
+        sq.encode_observation_batch({"continuous": np.zeros((2, 2)), "discrete": np.zeros((3, 1), int)})
+
+
+def test_image_policy_encodes_each_patch_once_and_equals_uncached(model):
+    """Patch features kept by pixels (and the batched re-prefill of slides) change nothing the model sees."""
+    obs_space = gym.spaces.Dict({"image": gym.spaces.Box(0, 255, (32, 32, 3), np.uint8)})
+    act_space = gym.spaces.Discrete(3)
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)  # 4 patches each
+    frames[:, :16] = frames[0, :16]  # the top two patches are the same in every frame: 2 + 3 * 2 distinct
+    ep = Episode(TASK, {"image": frames}, np.arange(3), np.zeros(3, np.float32), np.zeros(3, bool), np.zeros(3, bool))
+    prompt = sq.episode_to_slots(ep, action_space=act_space)
+    obs_seq = [{"image": frames[rng.integers(0, 3, 2)]} for _ in range(14)]
+    out = {}
+    for use_cache in (True, False):
+        # a 40-slot context: 6 slots a step after an 18-slot prompt, so the window slides often
+        pi = GatoPolicy(model, TASK, obs_space, act_space, prompt, context=40, use_cache=use_cache)
+        logits = record_logits(pi)
+        state = pi.initial_state(2, 0)
+        actions = []
+        for t, o in enumerate(obs_seq):
+            a, state = pi.act(o, state, np.array([t == 0, t in (0, 5)]))  # env 1 restarts at step 5
+            actions.append(a)
+        out[use_cache] = (np.stack(actions), np.concatenate(logits), state)
+    np.testing.assert_array_equal(out[True][0], out[False][0])
+    np.testing.assert_allclose(out[True][1], out[False][1], atol=1e-4)
+    cached = out[True][2]
+    assert cached.num_slides == out[False][2].num_slides > 2
+    assert cached.patch_features.encoded == 8  # every distinct patch once (the prompt holds them all)
+    assert out[True][1].std(axis=0).max() > 0.1

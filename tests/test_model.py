@@ -224,3 +224,34 @@ def test_drop_then_decode_equals_reencoding_for_one_layer():
         fresh = model.trunk(model.embed(kept))[:, -4:]
     assert cache.lengths.tolist() == [12]
     assert torch.allclose(hidden, fresh, atol=1e-5)
+
+
+def _rows(s: Slots, rows: list[int]) -> Slots:
+    """Rows ``rows`` of ``s``, with their patches."""
+    per_row = s.is_patch.sum(1)
+    offsets = torch.cumsum(per_row, 0) - per_row
+    patches = torch.cat([s.patches[offsets[r]:offsets[r] + per_row[r]] for r in rows])
+    return Slots(s.tokens[rows], s.is_patch[rows], patches, s.patch_positions[rows], s.local_positions[rows],
+                 s.is_action[rows])
+
+
+def test_decode_of_row_subsets_and_given_patch_features_equals_full_forward():
+    """Rows fed apart (not consecutive, consecutive, one), one with its patch features computed beforehand."""
+    model = tiny_model().eval()
+    batch = random_batch(b=3, length=20, seed=1)
+    with torch.no_grad():
+        full = model.trunk(model.embed(batch))
+        cache = model.new_cache(3, capacity=20)
+        head = _slots(batch, 0, 8)
+        h02, _ = model.decode(_rows(head, [0, 2]), cache, rows=[0, 2])  # same start, rows 0 and 2
+        one = _rows(head, [1])
+        h1, _ = model.decode(one, cache, rows=[1], patch_features=model.patch_encoder(one.patches))
+        mid = _slots(batch, 8, 9)  # one slot per row, same length: no mask
+        h_mid, _ = model.decode(mid, cache)
+        h12, _ = model.decode(_rows(_slots(batch, 9, 14), [1, 2]), cache, rows=[1, 2])  # consecutive rows
+        h0, _ = model.decode(_rows(_slots(batch, 9, 14), [0]), cache, rows=[0])
+        h_tail, _ = model.decode(_slots(batch, 14, 20), cache)
+    assert torch.allclose(h02, full[[0, 2], :8], atol=1e-5) and torch.allclose(h1, full[1:2, :8], atol=1e-5)
+    assert torch.allclose(h_mid, full[:, 8:9], atol=1e-5)
+    assert torch.allclose(h12, full[1:, 9:14], atol=1e-5) and torch.allclose(h0, full[:1, 9:14], atol=1e-5)
+    assert torch.allclose(h_tail, full[:, 14:], atol=1e-5)
