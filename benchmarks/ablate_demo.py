@@ -13,7 +13,8 @@ is measured two ways:
 Variants: ``full`` (the defaults), ``no-positions`` (no absolute position embedding),
 ``one-action-embedding`` (every action token shares one embedding), ``token-loss`` (the loss
 averaged over targets instead of sequences), ``text-targets`` (the BabyAI mission is a target too),
-``multiway`` (modality experts: a feed-forward expert per modality in every block).
+``multiway`` (modality experts: a feed-forward expert per modality in every block),
+``blind-actions`` / ``action-inputs`` (action slots feed no token / their token to the trunk).
 
     python benchmarks/ablate_demo.py [--minutes 8] [--variants full no-positions] [--tasks ...]
 
@@ -49,6 +50,8 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "token-loss": ({}, {"loss_reduction": "token"}),
     "text-targets": ({}, {"observation_text_targets": True}),
     "multiway": ({"modality_experts": True}, {}),
+    "blind-actions": ({"action_token_inputs": False}, {}),
+    "action-inputs": ({"action_token_inputs": True}, {}),
 }
 
 

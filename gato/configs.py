@@ -53,6 +53,14 @@ class GatoConfig:
     """Add a learned embedding of the slot's index in the context (``max_len`` rows)
     **[project choice]**: the paper names only the local and patch positions; without it the
     trunk sees order through the causal mask alone."""
+    action_token_inputs: bool = True
+    """Action slots feed their token's embedding to the trunk, as in the paper. False
+    **[project choice]**: an action slot feeds only its position rows (its dimension and its
+    index), so the trunk knows where the actions were but never what they were, in training and in
+    the closed loop alike. Behaviour cloning with the action history in context learns to repeat
+    the last action ("copycat", causal confusion: de Haan et al. 2019; Wen et al. 2020): expert
+    actions are smooth in time, so copying lowers the training loss while the policy ignores the
+    observation. Targets are unchanged: every action token is still predicted."""
     patch_size: int = 16
     """Image patch side; a patch slot carries ``patch_size**2 * 3`` pixels."""
     patch_channels: int = 64

@@ -8,7 +8,8 @@ Layout of one forward pass (docs/spec.md "Model sizes", "Images", "Sequence layo
   training mode and is the interval's rounded mean in eval mode). Observation slots add the
   learned local position table (512 rows); action slots add a row of the learned
   action-dimension table (``action_positions`` rows: the k-th token of an action vector adds
-  row k). Every slot adds a learned embedding of its index in the context (``max_len`` rows;
+  row k); with ``action_token_inputs=False`` an action slot feeds only these position rows, not
+  its token (a remedy for copycat behaviour cloning). Every slot adds a learned embedding of its index in the context (``max_len`` rows;
   ``absolute_positions``) **[project choice]**: the paper names only the local and patch
   encodings, and without one the trunk sees order through the causal mask alone. The closed-loop
   policy re-encodes a sliding window from index 0 (``slide="reprefill"``), so the indices it
@@ -383,6 +384,8 @@ class GatoModel(nn.Module):
         """
         b, t = slots.tokens.shape
         x = self.token_embedding(slots.tokens)  # (B, T, D); patch slots hold PAD, replaced below
+        if not self.config.action_token_inputs:  # the trunk sees where actions are, not their values
+            x = x.masked_fill(slots.is_action[..., None], 0.0)
         # In training it runs even when P = 0 so that every parameter takes part in every step
         # (DDP needs that); without gradients a step with no patch skips it.
         where = slots.is_patch.reshape(-1).nonzero().squeeze(1)  # (P,) row-major, as patches are

@@ -129,6 +129,21 @@ def test_action_dimensions_get_their_own_rows():
     assert torch.allclose(x[-1] - x[-2], rows[1] - rows[0] + pos[len(x) - 1] - pos[len(x) - 2], atol=1e-6)
 
 
+def test_without_action_token_inputs_hidden_states_ignore_action_values():
+    """action_token_inputs=False: changing past action tokens changes no hidden state (the model
+    cannot copy its last action); the paper's default does change the slots after them."""
+    batch = random_batch(b=1)
+    other = dataclasses.replace(batch, tokens=batch.tokens.clone())
+    other.tokens[0, -3:-1] = 33024 + (other.tokens[0, -3:-1] - 33024 + 7) % 1024  # two action values
+    blind, paper = tiny_model(action_token_inputs=False).eval(), tiny_model().eval()
+    with torch.no_grad():
+        assert torch.equal(blind.hidden(batch), blind.hidden(other))
+        changed = (paper.hidden(batch) - paper.hidden(other)).abs().amax(-1)[0]
+    assert (changed[:-3] == 0).all() and (changed[-3:] > 1e-4).all()  # only at and after them
+    assert blind.embed(batch)[0, -1].allclose(
+        blind.action_embedding.weight[2] + blind.position_embedding.weight[len(batch.tokens[0]) - 1])
+
+
 def test_sequence_reduction_weights_sequences_not_targets():
     """Loss = mean over sequences of each one's mean: a 1-target row weighs as much as a 3-target row."""
     model = tiny_model().eval()
