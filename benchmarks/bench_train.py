@@ -8,7 +8,7 @@ interleaved so that machine load hits them alike:
 - ``gato, logits everywhere``: our model with every slot a target, i.e. the same work
   (target: >= 0.9x the reference's tokens/s);
 - ``gato, logits at targets``: our model on a realistic mask (``--target-fraction``), which
-  computes the 34,050-way output only at target slots: the speed-up over the line above.
+  computes the 34,178-way output only at target slots: the speed-up over the line above.
 
 GPU (``--gpu``): tokens/s and MFU of gato-79m / gato-364m / gato-1.18b at L=1024, bf16 autocast,
 fused AdamW, eager and ``torch.compile`` (blocks), batch 32 / 16 / 8 (what fits one GPU

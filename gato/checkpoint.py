@@ -284,6 +284,12 @@ def check_config(saved: GatoConfig, expected: GatoConfig, where: str | Path) -> 
     diffs = [f"{f.name}: checkpoint {getattr(saved, f.name)!r} != requested {getattr(expected, f.name)!r}"
              for f in dataclasses.fields(GatoConfig)
              if f.name not in ("paper_params", "suggested_lr") and getattr(saved, f.name) != getattr(expected, f.name)]
+    if saved.vocab_size != expected.vocab_size:
+        raise ValueError(
+            f"checkpoint {where} was trained with another vocabulary: " + "; ".join(diffs)
+            + f". This version embeds {expected.vocab_size} ids (docs/spec.md \"Token ids\"; a checkpoint of "
+            f"34050 ids predates the location tokens); training cannot resume from it: train in a new --out "
+            f"directory. Its own commands (eval, caption, ask) still load it with its own vocabulary")
     if diffs:
         raise ValueError(f"checkpoint {where} was trained with another model config: " + "; ".join(diffs)
                          + " (use a new --out directory, or the checkpoint's --config)")

@@ -81,7 +81,8 @@ def segments_to_slots(segments: Sequence[np.ndarray], *, domain: str = "vision-l
     """Text and image segments, in order, to slots; each segment is one "timestep" for cutting.
 
     A 1-D integer array is text ids (targets, local position -1: text outside a control
-    observation has no local position [project choice]); a uint8 ``(H, W, 3)`` array is an
+    observation has no local position [project choice]), which may also hold location ids (a
+    grounding answer's box, `gato.tokenizer.encode_box`); a uint8 ``(H, W, 3)`` array is an
     image (patches, local positions 0..P-1, not targets).
 
     Example:
@@ -94,8 +95,10 @@ def segments_to_slots(segments: Sequence[np.ndarray], *, domain: str = "vision-l
         seg = np.asarray(seg)
         if seg.ndim == 1 and seg.dtype.kind in "iu":
             ids = seg.astype(np.int64)
-            if ((ids < 0) | (ids >= tk.TEXT_VOCAB)).any():
-                raise ValueError(f"text ids must be in [0, {tk.TEXT_VOCAB}), got {ids[(ids < 0) | (ids >= tk.TEXT_VOCAB)][:5]}")
+            bad = ((ids < 0) | (ids >= tk.TEXT_VOCAB)) & ((ids < tk.LOCATION_OFFSET) | (ids >= tk.VOCAB_SIZE))
+            if bad.any():
+                raise ValueError(f"text ids must be in [0, {tk.TEXT_VOCAB}) (or location ids in "
+                                 f"[{tk.LOCATION_OFFSET}, {tk.VOCAB_SIZE})), got {ids[bad][:5]}")
             k = len(ids)
             parts.append(SlotArrays(
                 ids, np.zeros(k, bool), np.zeros((0, PATCH_DIM), np.uint8), np.zeros((k, 4), np.int64),

@@ -19,7 +19,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-VOCAB_SIZE = 34_050  # docs/spec.md "Token ids"; gato.tokenizer.PAD + 1
+VOCAB_SIZE = 34_178  # docs/spec.md "Token ids"; gato.tokenizer.VOCAB_SIZE (location ids end it)
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class GatoConfig:
     ffw_hidden: int
     """GEGLU inner width: value and gate are each ``width -> ffw_hidden``, then ``ffw_hidden -> width``."""
     vocab_size: int = VOCAB_SIZE
-    """Shared input/output embedding rows (34,050: text, continuous, discrete, separator, pad)."""
+    """Shared input/output embedding rows (34,178: text, continuous, discrete, separator, pad, locations)."""
     max_len: int = 1024
     """Context length L in slots (training sequences and the KV cache capacity)."""
     local_positions: int = 512
@@ -69,7 +69,6 @@ class GatoConfig:
     """The paper's parameter count for this size, if it is a published one."""
     suggested_lr: float = 1e-4
     """Peak learning rate the trainer uses unless told otherwise (paper: 1e-4)."""
-
     modality_experts: bool = False
     """Multiway blocks (BEiT-3): every block keeps one shared self-attention but holds one
     LayerNorm + GEGLU feed-forward expert per modality (text, image patches, control), and each

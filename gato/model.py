@@ -2,7 +2,7 @@
 
 Layout of one forward pass (docs/spec.md "Model sizes", "Images", "Sequence layout"):
 
-- ``embed(slots)``: a token slot is a row of the shared embedding table (34,050 x D); a patch
+- ``embed(slots)``: a token slot is a row of the shared embedding table (34,178 x D); a patch
   slot is one ResNet-v2 block over its 16x16x3 pixels projected to D, plus learned patch row and
   column embeddings (128 bins each; the bin is drawn uniformly from the patch's interval in
   training mode and is the interval's rounded mean in eval mode). Observation slots add the

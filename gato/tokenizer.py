@@ -3,7 +3,7 @@
 This module is the only place that knows how a value becomes a token id (docs/spec.md "Token ids",
 "Values to tokens", "Images"). Everything takes and returns numpy arrays.
 
-Vocabulary (34,050 ids):
+Vocabulary (34,178 ids):
 
 | ids              | meaning                                                            |
 | ---------------- | ------------------------------------------------------------------ |
@@ -12,6 +12,8 @@ Vocabulary (34,050 ids):
 | `[33024, 34048)` | discrete values `0..1023` [project choice: no collision with text] |
 | `34048`          | the separator between a timestep's observation and its action     |
 | `34049`          | padding, never a target [project choice]                           |
+| `[34050, 34178)` | locations: an image coordinate as a fraction of the side, 128 bins |
+|                  | [project choice: appended after padding, so no earlier id moved]   |
 
 Example:
     >>> int(encode_continuous(np.array(1.0), mu_law=True))
@@ -20,6 +22,8 @@ Example:
     33023
     >>> encode_discrete(np.array([0, 5])).tolist()
     [33024, 33029]
+    >>> encode_box((0, 16, 32, 64), width=64, height=64).tolist()  # (x0, y0, x1, y1) in pixels
+    [34050, 34082, 34114, 34177]
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ CONTINUOUS_OFFSET = 32000
 DISCRETE_OFFSET = 33024
 SEPARATOR = 34048
 PAD = 34049
-VOCAB_SIZE = 34050  # every id the model can embed or predict
+LOCATION_OFFSET = 34050
+NUM_LOCATION_BINS = 128  # an image coordinate, as a fraction of the side, in 128 bins
+VOCAB_SIZE = LOCATION_OFFSET + NUM_LOCATION_BINS  # 34178: every id the model can embed or predict
 
 MU = 100.0  # mu-law mu
 M = 256.0  # mu-law M: |x| >= M maps to +-1
@@ -226,6 +232,70 @@ def decode_discrete(tokens: np.ndarray) -> np.ndarray:
     """
     tokens = _check_range(tokens, DISCRETE_OFFSET, DISCRETE_OFFSET + NUM_BINS, "discrete")
     return np.asarray(tokens - DISCRETE_OFFSET)
+
+
+# ---------------------------------------------------------------------------------------------
+# Locations (grounding answers)
+# ---------------------------------------------------------------------------------------------
+
+
+def encode_location(fractions: np.ndarray) -> np.ndarray:
+    """Coordinates as fractions of the image side, in ``[0, 1]``, to ids in ``[34050, 34178)``.
+
+    ``bin = min(floor(f * 128), 127)``; the token is ``34050 + bin``. Decoding gives the bin
+    centre, so a coordinate comes back within half a bin (``0.5 / 128`` of the side).
+
+    Raises:
+        ValueError: for NaN, inf or a fraction outside ``[0, 1]`` (a point outside the image).
+
+    Example:
+        >>> encode_location(np.array([0.0, 0.5, 1.0])).tolist()
+        [34050, 34114, 34177]
+    """
+    f = np.asarray(fractions, dtype=np.float64)
+    check_finite(f, key="location")
+    if ((f < 0.0) | (f > 1.0)).any():
+        bad = f[(f < 0.0) | (f > 1.0)].flat[0]
+        raise ValueError(f"location {bad!r} is outside [0, 1]: a coordinate is a fraction of the image "
+                         f"side, and a box must lie inside the image")
+    bins = np.minimum(np.floor(f * NUM_LOCATION_BINS).astype(np.int64), NUM_LOCATION_BINS - 1)
+    return np.asarray(bins + LOCATION_OFFSET)
+
+
+def decode_location(tokens: np.ndarray) -> np.ndarray:
+    """Location ids to the centres of their bins, fractions ``(bin + 0.5) / 128`` in ``(0, 1)``.
+
+    Raises:
+        ValueError: if a token is outside ``[34050, 34178)``.
+    """
+    tokens = _check_range(tokens, LOCATION_OFFSET, LOCATION_OFFSET + NUM_LOCATION_BINS, "location")
+    return np.asarray((tokens - LOCATION_OFFSET + 0.5) / NUM_LOCATION_BINS)
+
+
+def encode_box(box, *, width: int, height: int) -> np.ndarray:
+    """A pixel box ``(x0, y0, x1, y1)`` of a ``width x height`` image to its 4 location ids.
+
+    x is divided by the width and y by the height, then each is binned by `encode_location`.
+    """
+    box = np.asarray(box, dtype=np.float64).reshape(4)
+    return encode_location(box / np.array([width, height, width, height], np.float64))
+
+
+def decode_box(tokens: np.ndarray, *, width: int, height: int) -> np.ndarray:
+    """4 location ids to a pixel box ``(x0, y0, x1, y1)``, float64, with ``x0 <= x1`` and ``y0 <= y1``.
+
+    Each coordinate is its bin centre times the side; the two x (and the two y) are put in order,
+    so a generated box with its corners swapped is still a box.
+
+    Example:
+        >>> decode_box(np.array([34050, 34082, 34114, 34177]), width=64, height=64).tolist()
+        [0.25, 16.25, 32.25, 63.75]
+    """
+    tokens = np.asarray(tokens).reshape(-1)
+    if tokens.shape != (4,):
+        raise ValueError(f"a box is 4 location tokens (x0, y0, x1, y1), got {tokens.shape[0]}")
+    f = decode_location(tokens) * np.array([width, height, width, height], np.float64)
+    return np.array([min(f[0], f[2]), min(f[1], f[3]), max(f[0], f[2]), max(f[1], f[3])])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -209,3 +209,45 @@ def test_binning_is_exact_next_to_a_bin_edge():
     assert tk.encode_continuous(np.array([-1e-19, 0.0, 1e-19]), mu_law=False).tolist() == [32511, 32512, 32512]
     # the edge of bin 768 is 768 / 512 - 1 = 0.5 exactly; just below it is bin 767
     assert tk.encode_continuous(np.array([np.nextafter(0.5, 0), 0.5]), mu_law=False).tolist() == [32767, 32768]
+
+
+# ----------------------------------------------------------------------------- location tokens
+
+
+def test_location_ids_end_the_vocabulary():
+    from gato.configs import VOCAB_SIZE, get_config
+
+    assert (tk.LOCATION_OFFSET, tk.NUM_LOCATION_BINS, tk.VOCAB_SIZE) == (34050, 128, 34178)
+    assert tk.LOCATION_OFFSET == tk.PAD + 1  # appended after padding: no earlier id moved
+    assert VOCAB_SIZE == tk.VOCAB_SIZE == get_config("gato-tiny").vocab_size
+    assert tk.encode_location(np.array([0.0, 0.5, 1.0])).tolist() == [34050, 34114, 34177]
+    assert tk.decode_location(np.array([34050, 34177])).tolist() == [0.5 / 128, 127.5 / 128]
+    with pytest.raises(ValueError, match="outside"):
+        tk.encode_location(np.array([1.01]))
+    with pytest.raises(ValueError, match="non-finite"):
+        tk.encode_location(np.array([np.nan]))
+    with pytest.raises(ValueError, match="not a location token"):
+        tk.decode_location(np.array([tk.PAD]))
+    with pytest.raises(ValueError, match="4 location tokens"):
+        tk.decode_box(np.array([34050, 34051, 34052]), width=64, height=64)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(16, 640).map(lambda v: v // 16 * 16), st.integers(16, 640).map(lambda v: v // 16 * 16),
+       st.lists(st.floats(0.0, 1.0), min_size=4, max_size=4))
+def test_location_tokens_round_trip_boxes_within_half_a_bin(width, height, f):
+    x0, x1 = sorted(f[:2])
+    y0, y1 = sorted(f[2:])
+    box = np.array([x0 * width, y0 * height, x1 * width, y1 * height])
+    ids = tk.encode_box(box, width=width, height=height)
+    assert ((ids >= tk.LOCATION_OFFSET) & (ids < tk.VOCAB_SIZE)).all()
+    back = tk.decode_box(ids, width=width, height=height)
+    half_bin = np.array([width, height, width, height]) / tk.NUM_LOCATION_BINS / 2
+    assert (np.abs(back - box) <= half_bin + 1e-9).all()
+    assert back[0] <= back[2] and back[1] <= back[3]
+
+
+def test_decode_box_orders_swapped_corners():
+    ids = tk.encode_box((40, 50, 10, 20), width=64, height=64)  # corners given the wrong way round
+    x0, y0, x1, y1 = tk.decode_box(ids, width=64, height=64)
+    assert x0 < x1 and y0 < y1
