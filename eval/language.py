@@ -8,6 +8,10 @@ The checkpoint answers through `gato.language` (greedy decoding); the metrics th
 - `evaluate_perplexity` -> ``{"text_perplexity", "text_tokens"}`` on the held-out corpus split;
 - `evaluate_language(model, LanguageEvalConfig)` runs the three, and `report_section(metrics)`
   formats them as a Markdown section; ``gato eval-language --checkpoint RUN`` prints them.
+
+The instruction tasks and few-shot prompts (``instruct-caption``, ``matching``, ``grounding``,
+``few-shot``) are measured by `eval.vl_tasks`; `evaluate_language` runs those named in
+``domains`` (by default, every language domain the checkpoint was trained on).
 """
 
 from __future__ import annotations
@@ -24,15 +28,18 @@ import torch
 from datasets_gen.coco import CaptionExample, VQAExample
 from envs.atomic import atomic_write_json
 from gato import sequence as seq
-from gato.language import TEXT_DOMAINS, batches, answer_questions, caption_images, load_text_model
+from gato.language import (LANGUAGE_DOMAINS, TEXT_DOMAINS, answer_questions, batches, caption_images,
+                           load_text_model, trained_domains)
 
 def evaluate_captioning(model, examples: Sequence[CaptionExample], image_size: int = 64,
-                        max_new_tokens: int = 40, num_samples: int = 3) -> dict:
-    """Corpus BLEU-4 and CIDEr-D of greedy captions against every reference caption."""
+                        max_new_tokens: int = 40, num_samples: int = 3, instruct: bool = False) -> dict:
+    """Corpus BLEU-4 and CIDEr-D of greedy captions against every reference caption.
+
+    ``instruct``: ask with the captioning instruction (the "instruct-caption" task)."""
     from eval.language_metrics import caption_scores
 
     images = [ex.pixels(image_size) for ex in examples]
-    preds = caption_images(model, images, max_new_tokens)
+    preds = caption_images(model, images, max_new_tokens, instruct=instruct)
     refs = [list(ex.captions) for ex in examples]
     out = caption_scores(preds, refs)
     out["samples"] = [{"prediction": p, "reference": r[0]} for p, r in zip(preds, refs)][:num_samples]
@@ -118,8 +125,15 @@ class LanguageEvalConfig:
     """text corpus whose held-out split gives perplexity ("stdlib", "python-doc", a directory)."""
     text_max_tokens: int = 20_000
     """held-out tokens scored for perplexity."""
-    domains: tuple[str, ...] = TEXT_DOMAINS
-    """which of captioning, vqa, text to evaluate."""
+    domains: tuple[str, ...] = ()
+    """which of captioning, vqa, text, instruct-caption, matching, grounding, few-shot to evaluate
+    (empty: those the checkpoint was trained on; captioning, vqa and text when that is unknown)."""
+    few_shot_episodes: int = 100
+    """held-out few-shot episodes, the same ones at every shot count."""
+    shot_counts: tuple[int, ...] = (0, 2, 4, 8)
+    """few-shot accuracy is measured at each of these numbers of shots."""
+    few_shot_ways: int = 2
+    """values each few-shot episode renames (chance is 1 / ways)."""
     blind_baselines: bool = True
     """also score image-blind baselines on the synthetic scenes (`blind_baselines`, ~2 s)."""
     out: str | None = None
@@ -133,20 +147,29 @@ def evaluate_language(model, cfg: LanguageEvalConfig) -> dict:
     from datasets_gen.coco import load_coco_captions, load_vqa
     from datasets_gen.vision_language import SceneConfig, caption_examples, make_scene, vqa_examples
 
+    domains = cfg.domains or TEXT_DOMAINS
+    unknown = sorted(set(domains) - set(LANGUAGE_DOMAINS))
+    if unknown:
+        raise ValueError(f"cannot evaluate domains {unknown}; expected some of {list(LANGUAGE_DOMAINS)}")
     out: dict = {}
     t0 = time.perf_counter()
     scenes = None
-    if ("captioning" in cfg.domains or "vqa" in cfg.domains) and not (cfg.coco_captions and cfg.vqa_questions):
+    if (({"captioning", "vqa", "instruct-caption"} & set(domains))
+            and not (cfg.coco_captions and cfg.vqa_questions)):
         scenes = [make_scene(i, "val", SceneConfig(image_size=cfg.image_size)) for i in range(cfg.num_scenes)]
-    if "captioning" in cfg.domains:
+    if "captioning" in domains:
         exs = (load_coco_captions(cfg.coco_captions, cfg.coco_images)[:cfg.max_examples]
                if cfg.coco_captions else caption_examples(scenes))
         out["captioning"] = evaluate_captioning(model, exs, cfg.image_size)
-    if "vqa" in cfg.domains:
+    if "instruct-caption" in domains:
+        exs = (load_coco_captions(cfg.coco_captions, cfg.coco_images)[:cfg.max_examples]
+               if cfg.coco_captions else caption_examples(scenes))
+        out["instruct-caption"] = evaluate_captioning(model, exs, cfg.image_size, instruct=True)
+    if "vqa" in domains:
         exs = (load_vqa(cfg.vqa_questions, cfg.vqa_annotations, cfg.coco_images)[:cfg.max_examples]
                if cfg.vqa_questions else vqa_examples(scenes, cfg.questions_per_scene))
         out["vqa"] = evaluate_vqa(model, exs, cfg.image_size)
-    if "text" in cfg.domains:
+    if "text" in domains:
         from datasets_gen.text_corpus import load_corpus
 
         corpus = load_corpus(cfg.text_source)
@@ -155,7 +178,31 @@ def evaluate_language(model, cfg: LanguageEvalConfig) -> dict:
         out["text"]["source"] = cfg.text_source
     if cfg.blind_baselines and scenes is not None:
         out["blind"] = blind_baselines(cfg.num_scenes, cfg.questions_per_scene, cfg.image_size)
+    out.update(_instruction_tasks(model, cfg, domains, out.setdefault("blind", {}) if cfg.blind_baselines else {}))
+    if not out.get("blind"):
+        out.pop("blind", None)
     out["eval_seconds"] = time.perf_counter() - t0
+    return out
+
+
+def _instruction_tasks(model, cfg: LanguageEvalConfig, domains, blind: dict) -> dict:
+    """Grounding, matching and few-shot metrics (`eval.vl_tasks`); baselines go into ``blind``."""
+    from eval import vl_tasks
+
+    out: dict = {}
+    if "grounding" in domains:
+        exs = vl_tasks.grounding_examples(cfg.num_scenes, "val", cfg.image_size)
+        out["grounding"] = vl_tasks.evaluate_grounding(model, exs)
+        if cfg.blind_baselines:
+            blind["grounding"] = vl_tasks.blind_grounding(exs, cfg.image_size)
+    if "matching" in domains:
+        exs = vl_tasks.matching_examples(cfg.num_scenes, "val", cfg.image_size)
+        out["matching"] = vl_tasks.evaluate_matching(model, exs)
+        if cfg.blind_baselines:
+            blind["matching"] = vl_tasks.blind_matching(exs, cfg.image_size)
+    if "few-shot" in domains:
+        out["few-shot"] = vl_tasks.evaluate_few_shot(model, cfg.shot_counts, cfg.few_shot_episodes,
+                                                     cfg.few_shot_ways, cfg.image_size)
     return out
 
 
@@ -198,11 +245,13 @@ def report_section(metrics: dict) -> tuple[str, str]:
     """``(title, Markdown)`` for `eval.report.write_report(extra_sections=[...])`."""
     blind = metrics.get("blind", {})
     rows = ["| task | metric | Gato | image-blind baseline | n |", "| --- | --- | --- | --- | --- |"]
-    if "captioning" in metrics:
-        c, b = metrics["captioning"], blind.get("captioning", {})
+    for task in ("captioning", "instruct-caption"):
+        if task not in metrics:
+            continue
+        c, b = metrics[task], blind.get("captioning", {})
         for key, name in (("bleu4", "BLEU-4"), ("cider", "CIDEr-D")):
             base = f"{b[key]:.3f}" if key in b else "-"
-            rows.append(f"| captioning (held-out) | {name} | {c[key]:.3f} | {base} | {int(c['captions'])} |")
+            rows.append(f"| {task} (held-out) | {name} | {c[key]:.3f} | {base} | {int(c['captions'])} |")
     if "vqa" in metrics:
         v, b = metrics["vqa"], blind.get("vqa", {})
         base = f"{100 * b['vqa_accuracy']:.1f}%" if b else "-"
@@ -212,8 +261,11 @@ def report_section(metrics: dict) -> tuple[str, str]:
         t = metrics["text"]
         rows.append(f"| text ({t.get('source', '?')} held-out) | perplexity / token | "
                     f"{t['text_perplexity']:.1f} | - | {int(t['text_tokens'])} |")
+    from eval.vl_tasks import report_rows
+
+    rows += report_rows(metrics)
     samples = []
-    for key in ("captioning", "vqa"):
+    for key in ("captioning", "instruct-caption", "vqa", "grounding"):
         for s in metrics.get(key, {}).get("samples", [])[:2]:
             samples.append(f"- {key}: " + "; ".join(f"{k}: {v!r}" for k, v in s.items()))
     return "Vision-language and text", "\n".join(rows + ([""] + samples if samples else []))
@@ -228,12 +280,21 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError("--checkpoint is required (a run directory of `gato train`)")
     check_dir(cfg.checkpoint, "--checkpoint", "run directory")
     for flag, value in (("--num-scenes", cfg.num_scenes), ("--questions-per-scene", cfg.questions_per_scene),
-                        ("--max-examples", cfg.max_examples), ("--text-max-tokens", cfg.text_max_tokens)):
+                        ("--max-examples", cfg.max_examples), ("--text-max-tokens", cfg.text_max_tokens),
+                        ("--few-shot-episodes", cfg.few_shot_episodes), ("--few-shot-ways", cfg.few_shot_ways)):
         at_least(value, 1, flag)
+    for k in cfg.shot_counts:
+        at_least(k, 0, "--shot-counts")
+    unknown = sorted(set(cfg.domains) - set(LANGUAGE_DOMAINS))
+    if unknown:
+        raise UsageError(f"--domains {' '.join(unknown)}: unknown; expected some of {' '.join(LANGUAGE_DOMAINS)}")
     if cfg.out:
         check_out_files([cfg.out], force=cfg.force)
     loaded = load_text_model(cfg.checkpoint)
     model = loaded.model
+    if not cfg.domains:
+        trained = trained_domains(cfg.checkpoint, loaded)
+        cfg.domains = (tuple(d for d in LANGUAGE_DOMAINS if d in trained) if trained is not None else ()) or TEXT_DOMAINS
     metrics = evaluate_language(model, cfg)
     text = json.dumps({"config": asdict(cfg), "metrics": metrics}, indent=1)
     print(text)

@@ -65,6 +65,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval-language": ("eval.language:main", "captioning, VQA and text metrics of a checkpoint"),
     "caption": ("gato.language:caption_main", "caption an image with a trained checkpoint"),
     "ask": ("gato.language:ask_main", "answer a question about an image"),
+    "ground": ("gato.language:ground_main", "find the box a phrase describes in an image"),
     "complete": ("gato.language:complete_main", "complete a text prompt"),
     "configs": ("gato.model:configs_main", "print the model configs and their parameter counts"),
     "demo": ("gato.demo:main", "the end-to-end demo: data, training, evaluation, report"),

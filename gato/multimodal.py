@@ -37,9 +37,22 @@ Sources (each has ``domain``, ``seq_len``, ``sample(batch_size, rng) -> list[Slo
   (`synthetic_caption_source` / `synthetic_vqa_source`);
 - `TextSource` over `datasets_gen.text_corpus` documents.
 
+Instruction-formatted tasks (OFA; `InstructionSource`, domains `INSTRUCTION_DOMAINS`), each
+example in the VQA layout ``[instruction][patch x 16][answer </s>]``:
+
+- ``"instruct-caption"``: "what does the image describe?" -> the canonical caption;
+- ``"vqa"``: the question itself (already an instruction) -> the answer;
+- ``"matching"``: 'does the image describe "<caption>"?' -> "yes" / "no";
+- ``"grounding"``: 'which region does the text "<phrase>" describe?' -> 4 location tokens
+  ``x0 y0 x1 y1`` (`gato.tokenizer.encode_box`, ids ``[34050, 34178)``) then ``</s>``.
+
+Few-shot sequences (Flamingo; `FewShotSource`, domain ``"few-shot"``): the interleaved
+``[patch x 16][text </s>]`` pairs of one episode whose made-up names only its pairs reveal
+(`datasets_gen.vision_language.few_shot_episode`).
+
 `make_sources(MultimodalConfig)` builds them keyed by domain. Trainer factories (``gato train
 --data gato.multimodal:vl_text_sources`` and per-domain weights ``captioning``/``vqa``/``text``):
-`vl_text_sources`, `vl_sources`, `text_source`.
+`vl_text_sources`, `vl_sources`, `text_source`, `instruct_sources`, `few_shot_sources`.
 
 Example:
     >>> import numpy as np
@@ -60,9 +73,11 @@ import torch
 from datasets_gen.coco import CaptionExample, VQAExample, check_image_size
 from gato import sequence as seq
 from gato.batch import TokenBatch
-from gato.tokenizer import TEXT_EOS, encode_text
+from gato.tokenizer import TEXT_EOS, encode_box, encode_text
 
 MAX_PAIRS = 5  # docs/spec.md "Sequence layout": up to 5 (image, caption) pairs per sequence
+ALL_DOMAINS = ("captioning", "vqa", "text", "instruct-caption", "matching", "grounding", "few-shot")
+"""Every domain `make_sources` builds."""
 
 
 # ----------------------------------------------------------------------------- sequences
@@ -315,6 +330,175 @@ def synthetic_vqa_source(seq_len: int, num_scenes: int = 5000, image_size: int =
                      num_examples=num_scenes * 32)
 
 
+# ----------------------------------------------------------------------------- instruction tasks
+
+CAPTION_INSTRUCTION = "what does the image describe?"
+INSTRUCTION_DOMAINS = ("instruct-caption", "vqa", "matching", "grounding")
+"""The instruction-formatted tasks (OFA): every one is ``[instruction][patches][answer </s>]``."""
+
+
+def matching_instruction(caption: str) -> str:
+    """The image-text matching instruction, answered "yes" or "no"."""
+    return f'does the image describe "{caption.strip()}"?'
+
+
+def grounding_instruction(phrase: str) -> str:
+    """The visual grounding instruction, answered with the box's 4 location tokens."""
+    return f'which region does the text "{phrase.strip()}" describe?'
+
+
+def box_answer_ids(box, image_size: int) -> np.ndarray:
+    """A grounding answer's training ids: the pixel box ``(x0, y0, x1, y1)`` of a square
+    ``image_size`` image as 4 location ids, then ``</s>``."""
+    return np.concatenate([encode_box(box, width=image_size, height=image_size), [TEXT_EOS]]).astype(np.int64)
+
+
+def instruction_example(task: str, scene, rng: np.random.Generator) -> tuple[str, np.ndarray] | None:
+    """``(instruction, answer ids incl. </s>)`` of ``task`` about a synthetic ``scene``.
+
+    Tasks: ``"instruct-caption"`` (`CAPTION_INSTRUCTION`, the canonical caption), ``"vqa"`` (one
+    of the scene's questions as it is: a question already is an instruction), ``"matching"``
+    (`matching_instruction` of a reference caption, or of another scene's caption or of the
+    scene's one change away, answered "yes"/"no" half the time each) and ``"grounding"`` (`grounding_instruction`
+    of a phrase that picks out one shape, answered with its box). None when the scene has no
+    such example (no question, or no shape that a phrase picks out alone).
+    """
+    from datasets_gen.vision_language import matching_pair, referring_expressions
+
+    if task == "instruct-caption":
+        return CAPTION_INSTRUCTION, caption_ids(scene.captions[0])
+    if task == "vqa":
+        if not scene.questions:
+            return None
+        qa = scene.questions[int(rng.integers(len(scene.questions)))]
+        return qa.question, answer_ids(qa.answer)
+    if task == "matching":
+        caption, yes_no, _ = matching_pair(scene, rng)
+        return matching_instruction(caption), answer_ids(yes_no)
+    if task == "grounding":
+        found = [(o, referring_expressions(o, scene.objects)) for o in scene.objects]
+        found = [(o, ph) for o, ph in found if ph]
+        if not found:
+            return None
+        o, phrases = found[int(rng.integers(len(found)))]
+        return grounding_instruction(phrases[int(rng.integers(len(phrases)))]), box_answer_ids(o.box, scene.image.shape[0])
+    raise ValueError(f"unknown instruction task {task!r}; expected one of {INSTRUCTION_DOMAINS}")
+
+
+@dataclass
+class InstructionSource:
+    """Instruction-formatted sequences of one task over synthetic scenes drawn on the fly.
+
+    Each sequence packs up to 5 ``[instruction][16 patches][answer </s>]`` examples (the VQA
+    layout of `vqa_slots`: the instruction is observation text, the answer is the target).
+
+    Attributes:
+        task: one of `INSTRUCTION_DOMAINS`; also the domain name.
+        seq_len: slots per sequence.
+        num_scenes: training scenes ``0..num_scenes-1`` of the "train" split.
+        image_size: square image side (a multiple of 16).
+        max_pairs: examples per sequence (at most 5, fewer if they do not fit).
+    """
+
+    task: str
+    seq_len: int
+    num_scenes: int = 5000
+    image_size: int = 64
+    max_pairs: int = MAX_PAIRS
+
+    def __post_init__(self):
+        check_image_size(self.image_size)
+        if self.task not in INSTRUCTION_DOMAINS:
+            raise ValueError(f"unknown instruction task {self.task!r}; expected one of {INSTRUCTION_DOMAINS}")
+        if self.num_scenes <= 0:
+            raise ValueError(f"num_scenes={self.num_scenes} must be > 0")
+
+    @property
+    def domain(self) -> str:
+        return self.task
+
+    def _triple(self, rng: np.random.Generator):
+        from datasets_gen.vision_language import SceneConfig, make_scene
+
+        while True:
+            scene = make_scene(int(rng.integers(self.num_scenes)), "train", SceneConfig(image_size=self.image_size))
+            ex = instruction_example(self.task, scene, rng)
+            if ex is not None:
+                return scene.image, question_ids(ex[0]), ex[1]
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.SlotArrays]:
+        """``batch_size`` sequences of at most ``seq_len`` slots (unpadded)."""
+        n = min(self.max_pairs, MAX_PAIRS)
+        return [vqa_sequence([self._triple(rng) for _ in range(n)], self.seq_len, self.domain)
+                for _ in range(batch_size)]
+
+    def batch(self, batch_size: int, rng: np.random.Generator) -> TokenBatch:
+        """``sample`` collated into a (batch_size, seq_len) `TokenBatch`."""
+        return seq.collate(self.sample(batch_size, rng), self.seq_len)
+
+
+# ----------------------------------------------------------------------------- few-shot prompts
+
+FEW_SHOT_DOMAIN = "few-shot"
+
+
+def few_shot_sequence(pairs: Sequence[tuple[np.ndarray, str]], seq_len: int,
+                      domain: str = FEW_SHOT_DOMAIN) -> seq.SlotArrays:
+    """Interleaved ``[patches][text </s>]`` pairs, in order, while whole pairs fit (no 5-pair
+    cap: an 8-shot prompt and its query are 9 pairs)."""
+    return seq.image_text_sequence([(im, caption_ids(t)) for im, t in pairs], seq_len, domain=domain)
+
+
+def few_shot_prompt(shots: Sequence[tuple[np.ndarray, str]], query: np.ndarray,
+                    domain: str = FEW_SHOT_DOMAIN) -> seq.SlotArrays:
+    """The shots' pairs then the query image's patches: the model completes the query's text."""
+    parts = [few_shot_sequence(shots, 10 ** 9, domain)] if shots else []
+    parts.append(seq.segments_to_slots([query], domain=domain))
+    return seq.SlotArrays.concat(parts)
+
+
+@dataclass
+class FewShotSource:
+    """Few-shot sequences (Flamingo): the pairs of one episode each (`few_shot_episode`).
+
+    An episode renames colours or shapes with made-up names of the "train" split; its pairs
+    fill the sequence (up to ``max_shots`` shots and the query), every text a target, so each
+    pair is a query whose shots are the pairs before it.
+
+    Attributes:
+        seq_len: slots per sequence.
+        ways: values renamed per episode (chance is ``1 / ways``).
+        max_shots: shots before the last pair (fewer if the sequence is full).
+        image_size: square image side (a multiple of 16).
+        domain: the name in ``TokenBatch.domains``.
+    """
+
+    seq_len: int
+    ways: int = 2
+    max_shots: int = 8
+    image_size: int = 64
+    domain: str = FEW_SHOT_DOMAIN
+
+    def __post_init__(self):
+        check_image_size(self.image_size)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.SlotArrays]:
+        """``batch_size`` episodes' sequences of at most ``seq_len`` slots (unpadded)."""
+        from datasets_gen.vision_language import few_shot_episode
+
+        out = []
+        for _ in range(batch_size):
+            ep = few_shot_episode(int(rng.integers(2 ** 62)), "train", self.max_shots, self.ways,
+                                  self.image_size)
+            pairs = [(p.image, p.text) for p in ep.shots + [ep.query]]
+            out.append(few_shot_sequence(pairs, self.seq_len, self.domain))
+        return out
+
+    def batch(self, batch_size: int, rng: np.random.Generator) -> TokenBatch:
+        """``sample`` collated into a (batch_size, seq_len) `TokenBatch`."""
+        return seq.collate(self.sample(batch_size, rng), self.seq_len)
+
+
 # ----------------------------------------------------------------------------- config
 
 @dataclass
@@ -342,7 +526,10 @@ class MultimodalConfig:
     caption_choice: str = "first"
     """"first": train on the canonical caption; "random": on a random reference."""
     domains: tuple[str, ...] = ("captioning", "vqa", "text")
-    """which sources to build."""
+    """which sources to build: any of `ALL_DOMAINS` ("instruct-caption", "matching", "grounding"
+    and "few-shot" are synthetic only)."""
+    few_shot_ways: int = 2
+    """values an episode of the "few-shot" domain renames."""
 
 
 def make_sources(cfg: MultimodalConfig) -> dict[str, object]:
@@ -350,9 +537,9 @@ def make_sources(cfg: MultimodalConfig) -> dict[str, object]:
     from datasets_gen.coco import load_coco_captions, load_vqa
 
     out: dict[str, object] = {}
-    unknown = set(cfg.domains) - {"captioning", "vqa", "text"}
+    unknown = set(cfg.domains) - set(ALL_DOMAINS)
     if unknown:
-        raise ValueError(f"unknown multimodal domains {sorted(unknown)}; expected captioning, vqa, text")
+        raise ValueError(f"unknown multimodal domains {sorted(unknown)}; expected some of {list(ALL_DOMAINS)}")
     if "captioning" in cfg.domains:
         if cfg.coco_captions:
             if not cfg.coco_images:
@@ -375,6 +562,11 @@ def make_sources(cfg: MultimodalConfig) -> dict[str, object]:
 
         corpus = load_corpus(cfg.text_source, max_units=cfg.text_max_units)
         out["text"] = TextSource(token_stream([d.text for d in corpus.train]), cfg.seq_len)
+    for task in ("instruct-caption", "matching", "grounding"):
+        if task in cfg.domains:
+            out[task] = InstructionSource(task, cfg.seq_len, cfg.num_scenes, cfg.image_size)
+    if FEW_SHOT_DOMAIN in cfg.domains:
+        out[FEW_SHOT_DOMAIN] = FewShotSource(cfg.seq_len, cfg.few_shot_ways, image_size=cfg.image_size)
     return out
 
 
@@ -388,6 +580,18 @@ def vl_sources(sequence_length: int) -> list:
     """``--data gato.multimodal:vl_sources``: synthetic captioning and VQA only."""
     return list(make_sources(MultimodalConfig(seq_len=sequence_length,
                                               domains=("captioning", "vqa"))).values())
+
+
+def instruct_sources(sequence_length: int) -> list:
+    """``--data gato.multimodal:instruct_sources``: the instruction-formatted tasks (OFA) over
+    synthetic scenes: "instruct-caption", "vqa", "matching" and "grounding"."""
+    return list(make_sources(MultimodalConfig(seq_len=sequence_length, domains=INSTRUCTION_DOMAINS)).values())
+
+
+def few_shot_sources(sequence_length: int) -> list:
+    """``--data gato.multimodal:few_shot_sources``: few-shot episodes (Flamingo), 2-way, up to 8
+    shots (a sequence of 256 slots holds them all)."""
+    return list(make_sources(MultimodalConfig(seq_len=sequence_length, domains=(FEW_SHOT_DOMAIN,))).values())
 
 
 def text_source(sequence_length: int):

@@ -374,7 +374,7 @@ def test_evaluation_dicts_for_the_report():
                                                           blind_baselines=False))
     assert set(metrics["captioning"]) >= {"bleu4", "cider", "captions", "samples"}
     assert metrics["vqa"]["vqa_questions"] == 3.0
-    # An untrained model's distribution over 34,050 ids is almost uniform.
+    # An untrained model's distribution over 34,178 ids is almost uniform.
     ppl = evaluate_perplexity(model, ["The quick brown fox jumps over the lazy dog. " * 20], seq_len=64)
     assert 25_000 < ppl["text_perplexity"] < 45_000
     blind = blind_baselines(num_scenes=3, questions_per_scene=1, train_scenes=30)
@@ -382,3 +382,234 @@ def test_evaluation_dicts_for_the_report():
     title, body = report_section({**metrics, "text": {**ppl, "source": "toy"}, "blind": blind})
     assert title == "Vision-language and text" and "BLEU-4" in body and "perplexity" in body
     assert "image-blind baseline" in body
+
+
+# ----------------------------------------------------------------------------- instruction tasks (OFA)
+
+
+@pytest.mark.parametrize("shape", vl.SHAPES)
+@pytest.mark.parametrize("size", vl.SIZES)
+def test_a_shape_fills_exactly_its_box(shape, size):
+    o = obj(shape, "red", size, (1, 1))
+    image = vl.render([o])
+    ys, xs = np.nonzero((image != np.array(vl.BACKGROUND)).any(-1))
+    assert (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1) == o.box
+
+
+def test_referring_expressions_pick_out_one_shape():
+    objs = [BIG_RED_CIRCLE, SMALL_RED_CIRCLE, BLUE_SQUARE]
+    assert vl.referring_expressions(SMALL_RED_CIRCLE, objs) == ["small circle", "small red circle"]
+    assert vl.referring_expressions(BLUE_SQUARE, objs)[:3] == ["square", "blue object", "blue square"]
+    twins = [obj("circle", "red", "small", (0, 0)), obj("circle", "red", "small", (2, 2))]
+    assert vl.referring_expressions(twins[0], twins) == []
+    for i in range(30):
+        s = vl.make_scene(i, "val")
+        for o in s.objects:
+            for phrase in vl.referring_expressions(o, s.objects):
+                words = phrase.split()
+                attrs = {("shape" if w in vl.SHAPES else "color" if w in vl.COLORS else "size"): w
+                         for w in words if w != "object"}
+                assert vl.matching(s.objects, **attrs) == [o]
+
+
+def test_matching_negatives_are_other_scenes_or_one_change_away():
+    rng = np.random.default_rng(0)
+    answers, kinds = [], []
+    for i in range(80):
+        s = vl.make_scene(i, "val")
+        caption, answer, kind = vl.matching_pair(s, rng)
+        answers.append(answer)
+        kinds.append(kind)
+        assert (caption in s.captions) == (answer == "yes") == (kind == "true")
+        altered = vl.altered_objects(s.objects, np.random.default_rng(i))
+        assert len(altered) == len(s.objects)
+        changed = set(map(repr, altered)) ^ set(map(repr, s.objects))
+        assert len(changed) == 2  # one object out, its altered copy in
+        assert len({o.cell for o in altered}) == len(altered)  # still one shape per cell
+    assert 28 <= answers.count("yes") <= 52 and set(kinds) == set(vl.MATCHING_KINDS)
+
+
+def test_instruction_formats_tokenize_as_documented():
+    from gato.multimodal import (CAPTION_INSTRUCTION, INSTRUCTION_DOMAINS, InstructionSource, grounding_instruction,
+                                 instruction_example, matching_instruction, vqa_slots)
+    from gato.tokenizer import LOCATION_OFFSET, VOCAB_SIZE, encode_box, encode_text
+
+    assert CAPTION_INSTRUCTION == "what does the image describe?"
+    assert matching_instruction("a red circle") == 'does the image describe "a red circle"?'
+    assert grounding_instruction("red circle") == 'which region does the text "red circle" describe?'
+    assert INSTRUCTION_DOMAINS == ("instruct-caption", "vqa", "matching", "grounding")
+    scene = vl.scene_from_objects([BIG_RED_CIRCLE, BLUE_SQUARE])
+    rng = np.random.default_rng(0)
+    for task in INSTRUCTION_DOMAINS:
+        instruction, answer = instruction_example(task, scene, rng)
+        q = encode_text(instruction)
+        s = seq.collate([vqa_slots(scene.image, q, answer, task)], 64)
+        n = len(q)
+        # [instruction: observation text, local 0..n-1, no loss][16 patches][answer </s>: the targets]
+        assert s.tokens[0, :n].tolist() == q.tolist() and s.local_positions[0, :n].tolist() == list(range(n))
+        assert s.is_patch[0, n:n + 16].all()
+        assert s.tokens[0, n + 16:n + 16 + len(answer)].tolist() == answer.tolist() and answer[-1] == TEXT_EOS
+        assert s.loss_mask[0].nonzero().flatten().tolist() == list(range(n + 15, n + 15 + len(answer)))
+        if task == "grounding":
+            assert instruction.startswith('which region does the text "') and len(answer) == 5
+            phrase = instruction.split('"')[1]
+            target = BIG_RED_CIRCLE if vl.referring_expressions(BIG_RED_CIRCLE, scene.objects).count(phrase) else BLUE_SQUARE
+            assert answer[:4].tolist() == encode_box(target.box, width=64, height=64).tolist()
+            assert ((answer[:4] >= LOCATION_OFFSET) & (answer[:4] < VOCAB_SIZE)).all()
+        elif task == "matching":
+            assert answer.tolist() in (encode_text("yes", eos=True).tolist(), encode_text("no", eos=True).tolist())
+        elif task == "instruct-caption":
+            assert instruction == CAPTION_INSTRUCTION and answer.tolist() == encode_text(scene.captions[0], eos=True).tolist()
+    b = InstructionSource("grounding", 128, num_scenes=20).batch(4, rng)
+    assert set(b.domains) == {"grounding"} and b.tokens.shape == (4, 128)
+    loc = b.targets[b.loss_mask]
+    assert ((loc >= LOCATION_OFFSET) & (loc < VOCAB_SIZE)).sum() == 4 * (loc == TEXT_EOS).sum()
+    with pytest.raises(ValueError, match="unknown instruction task"):
+        InstructionSource("segmentation", 64)
+
+
+# ----------------------------------------------------------------------------- few-shot episodes (Flamingo)
+
+
+def _names_of(ep):
+    """name -> the set of real values it stands for, over the episode's shots and query."""
+    seen: dict[str, set] = {}
+    for p in ep.shots + [ep.query]:
+        a, b = p.text.split()
+        name, value = (a, p.obj.color) if ep.attribute == "color" else (b, p.obj.shape)
+        other = b if ep.attribute == "color" else a
+        assert other == (p.obj.shape if ep.attribute == "color" else p.obj.color)  # the other word is real
+        seen.setdefault(name, set()).add(value)
+    return seen
+
+
+def test_few_shot_episodes_rename_consistently():
+    mappings = []
+    for i in range(40):
+        ep = vl.few_shot_episode(i, "val", shots=8, ways=2)
+        seen = _names_of(ep)
+        # within an episode one name always means one value, and two names never share one
+        assert all(len(v) == 1 for v in seen.values()) and len(seen) == 2
+        assert {n: next(iter(v)) for n, v in seen.items()} == {n: v for v, n in ep.names.items()}
+        assert set(ep.names.values()) <= set(vl.nonce_words("val"))
+        assert ep.candidates[ep.answer] == ep.query.text and len(set(ep.candidates)) == 2
+        for k in (2, 4, 8):  # each prefix of the shots shows every name equally often
+            texts = [p.text for p in ep.shots[:k]]
+            assert sorted(sum(n in t.split() for t in texts) for n in ep.names.values()) == [k // 2, k // 2]
+        mappings.append(tuple(sorted(ep.names.items())))
+    assert len(set(mappings)) == len(mappings)  # every episode names afresh
+    assert {vl.few_shot_episode(i, "train").attribute for i in range(20)} == {"color", "shape"}
+    a, b = vl.few_shot_episode(3, "val"), vl.few_shot_episode(3, "val")
+    assert a.names == b.names and [p.text for p in a.shots] == [p.text for p in b.shots]
+    assert not set(vl.nonce_words("train")) & set(vl.nonce_words("val"))
+    assert not set(vl.nonce_words("val")) & set(vl.nonce_words("test"))
+    assert not set(vl.nonce_words("train")) & (set(vl.COLORS) | set(vl.SHAPES))
+
+
+def test_few_shot_source_interleaves_the_episode():
+    from gato.multimodal import FewShotSource
+
+    b = FewShotSource(256).batch(2, np.random.default_rng(0))
+    assert b.domains == ["few-shot", "few-shot"]
+    assert b.is_patch.sum(1).tolist() == [9 * 16, 9 * 16]  # 8 shots and the query
+    text = ~b.is_patch & (b.tokens != PAD)
+    assert (b.loss_mask[:, :-1] == text[:, 1:]).all()  # every text token is a target
+    assert ((b.tokens == TEXT_EOS).sum(1) == 9).all()
+
+
+# ----------------------------------------------------------------------------- gato ground, caption --shots, evaluation
+
+
+def _save_config(tmp_path, data_specs, **changes):
+    from gato import checkpoint
+    from gato.model import GatoModel
+
+    config = _tiny_config(**changes)
+    run = tmp_path / "run"
+    checkpoint.save(run, GatoModel(config), config, step=1, train_config={"data": data_specs})
+    return run
+
+
+def test_gato_ground_prints_a_legal_box_and_draws_it(tmp_path, capsys):
+    from PIL import Image
+
+    from gato import cli
+    from gato.language import NoTextVocabulary, ground_main
+
+    run = _save_config(tmp_path, ["gato.multimodal:instruct_sources"])
+    img = tmp_path / "scene.png"
+    Image.fromarray(vl.make_scene(0).image).save(img)
+    assert cli.main(["ground", str(img), "red circle", "--checkpoint", str(run), "--draw", str(tmp_path / "b.png")]) == 0
+    x0, y0, x1, y1 = (float(v) for v in capsys.readouterr().out.split())
+    assert 0 <= x0 <= x1 <= 64 and 0 <= y0 <= y1 <= 64
+    assert Image.open(tmp_path / "b.png").size == (64, 64)
+    # a larger image: the box is in the file's pixels (the square crop scaled back)
+    big = tmp_path / "big.png"
+    Image.fromarray(vl.make_scene(0).image).resize((256, 128)).save(big)
+    assert ground_main([str(big), "red circle", "--checkpoint", str(run)]) == 0
+    x0, y0, x1, y1 = (float(v) for v in capsys.readouterr().out.split())
+    assert 64 <= x0 <= x1 <= 192 and 0 <= y0 <= y1 <= 128
+    assert cli.main(["ground", str(img), "red circle", "--checkpoint", str(run), "--draw", str(tmp_path / "b.png")]) == 1
+    assert "--force" in capsys.readouterr().err  # an existing --draw file is kept
+    old = _save_config(tmp_path / "old", ["gato.multimodal:instruct_sources"], vocab_size=34050)
+    with pytest.raises(NoTextVocabulary, match=r"vocab_size=34050: it has no location tokens"):
+        ground_main([str(img), "red circle", "--checkpoint", str(old)])
+    plain = _save_config(tmp_path / "plain", ["gato.multimodal:vl_text_sources"])
+    with pytest.raises(NoTextVocabulary, match="without \"grounding\""):
+        ground_main([str(img), "red circle", "--checkpoint", str(plain)])
+
+
+def test_resuming_a_checkpoint_of_another_vocabulary_is_refused(tmp_path):
+    from gato import checkpoint
+    from gato.configs import VOCAB_SIZE
+
+    run = _save_config(tmp_path, ["gato.multimodal:vl_text_sources"], vocab_size=34050)
+    with pytest.raises(ValueError, match=rf"another vocabulary: vocab_size: checkpoint 34050 != requested {VOCAB_SIZE}"):
+        checkpoint.load_weights(checkpoint.latest(run), tiny_model(max_len=64))
+    loaded = checkpoint.load(run)  # its own config still loads it, for inference
+    assert loaded.config.vocab_size == 34050 and loaded.model.token_embedding.num_embeddings == 34050
+
+
+def test_caption_with_shots_from_a_folder(tmp_path, capsys):
+    from gato.language import caption_main, load_shots
+
+    run = _save_config(tmp_path, ["gato.multimodal:few_shot_sources"], max_len=256)
+    ep = vl.few_shot_episode(0, "val", shots=4)
+    vl.write_few_shot_episode(ep, tmp_path / "ep")
+    shots = load_shots(tmp_path / "ep" / "shots")
+    assert [t for _, t in shots] == [p.text for p in ep.shots]
+    assert all(np.array_equal(im, p.image) for (im, _), p in zip(shots, ep.shots))
+    assert caption_main(["--shots", str(tmp_path / "ep" / "shots"), str(tmp_path / "ep" / "query.png"),
+                         "--checkpoint", str(run), "--max-new-tokens", "3"]) == 0
+    assert capsys.readouterr().out.strip()
+    (tmp_path / "ep" / "shots" / "001.txt").unlink()
+    with pytest.raises(FileNotFoundError, match="001.txt"):
+        caption_main(["--shots", str(tmp_path / "ep" / "shots"), str(tmp_path / "ep" / "query.png"),
+                      "--checkpoint", str(run)])
+
+
+def test_instruction_and_few_shot_evaluation_dicts():
+    from eval import vl_tasks
+    from eval.language import LanguageEvalConfig, evaluate_language, report_section
+
+    model = tiny_model(0, max_len=256).eval()
+    metrics = evaluate_language(model, LanguageEvalConfig(
+        num_scenes=3, domains=("grounding", "matching", "few-shot", "instruct-caption"), few_shot_episodes=4,
+        shot_counts=(0, 2), blind_baselines=True))
+    assert metrics["grounding"]["grounding_examples"] == 3.0 and 0 <= metrics["grounding"]["mean_iou"] <= 1
+    assert metrics["matching"]["matching_examples"] == 6.0
+    assert set(metrics["few-shot"]["shots"]) == {"0", "2"} and metrics["few-shot"]["chance"] == 0.5
+    assert 0 <= metrics["blind"]["grounding"]["grounding_accuracy"] <= 1
+    assert metrics["blind"]["matching"]["answer"] in ("yes", "no")
+    _, body = report_section(metrics)
+    assert "IoU >= 0.5" in body and "few-shot, 2 shots" in body and "image-text matching" in body
+    assert float(vl_tasks.box_iou(np.array([0, 0, 10, 10]), np.array([0, 0, 10, 10]))) == 1.0
+    assert float(vl_tasks.box_iou(np.array([0, 0, 10, 10]), np.array([10, 10, 20, 20]))) == 0.0
+
+
+def test_blind_grounding_is_far_from_solving_the_task():
+    from eval import vl_tasks
+
+    exs = vl_tasks.grounding_examples(60, "val")
+    blind = vl_tasks.blind_grounding(exs, train_scenes=300)
+    assert len(exs) == 60 and blind["grounding_accuracy"] < 0.3
