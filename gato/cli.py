@@ -62,7 +62,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "info": ("datasets_gen.info:main", "print a JSON summary of a dataset"),
     "train": ("gato.train:main", "train a Gato model on datasets"),
     "eval": ("eval.evaluate:main", "evaluate a Gato checkpoint closed-loop"),
-    "eval-language": ("eval.language:main", "captioning, VQA and text metrics of a checkpoint"),
+    "eval-language": ("eval.language:main", "captioning, VQA, text, grounding, matching and few-shot metrics of a checkpoint"),
     "caption": ("gato.language:caption_main", "caption an image with a trained checkpoint"),
     "ask": ("gato.language:ask_main", "answer a question about an image"),
     "ground": ("gato.language:ground_main", "find the box a phrase describes in an image"),
