@@ -14,7 +14,8 @@ Variants: ``full`` (the defaults), ``no-positions`` (no absolute position embedd
 ``one-action-embedding`` (every action token shares one embedding), ``token-loss`` (the loss
 averaged over targets instead of sequences), ``text-targets`` (the BabyAI mission is a target too),
 ``multiway`` (modality experts: a feed-forward expert per modality in every block),
-``blind-actions`` / ``action-inputs`` (action slots feed no token / their token to the trunk).
+``blind-actions`` / ``action-inputs`` (action slots feed no token / their token to the trunk),
+``fourier`` / ``blind-fourier`` (continuous-value rows start as Fourier features of the bin).
 
     python benchmarks/ablate_demo.py [--minutes 8] [--variants full no-positions] [--tasks ...]
 
@@ -52,6 +53,8 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "multiway": ({"modality_experts": True}, {}),
     "blind-actions": ({"action_token_inputs": False}, {}),
     "action-inputs": ({"action_token_inputs": True}, {}),
+    "blind-fourier": ({"action_token_inputs": False, "value_embedding_init": "fourier"}, {}),
+    "fourier": ({"value_embedding_init": "fourier"}, {}),
 }
 
 

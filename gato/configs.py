@@ -61,6 +61,14 @@ class GatoConfig:
     the last action ("copycat", causal confusion: de Haan et al. 2019; Wen et al. 2020): expert
     actions are smooth in time, so copying lowers the training loss while the policy ignores the
     observation. Targets are unchanged: every action token is still predicted."""
+    value_embedding_init: str = "normal"
+    """Initial rows of the 1,024 continuous-value tokens. ``"normal"``: N(0, 0.02) like every
+    other row, so bin i and bin i + 1 start unrelated and the model must learn from data that
+    they are neighbours. ``"fourier"`` **[project choice]**: row i is sines and cosines of the bin
+    centre (mu-law space, [-1, 1]) at log-spaced frequencies, scaled to the same norm, so that
+    neighbouring bins start alike and a value is linearly readable from its row from step 0 (and,
+    through the shared output embedding, the predicted distribution over bins starts smooth).
+    Either way the rows are trained."""
     patch_size: int = 16
     """Image patch side; a patch slot carries ``patch_size**2 * 3`` pixels."""
     patch_channels: int = 64
@@ -76,6 +84,8 @@ class GatoConfig:
     (``gato.model.modality``), not learned. Off: the plain block."""
 
     def __post_init__(self) -> None:
+        if self.value_embedding_init not in ("normal", "fourier"):
+            raise ValueError(f"value_embedding_init={self.value_embedding_init!r}; choose 'normal' or 'fourier'")
         if self.patch_channels % 32:
             raise ValueError(f"patch_channels={self.patch_channels} must be a multiple of 32 "
                              "(GroupNorm with 32 groups)")

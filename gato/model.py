@@ -58,7 +58,7 @@ import torch.nn.functional as F
 
 from gato.batch import TokenBatch
 from gato.configs import GatoConfig
-from gato.tokenizer import TEXT_VOCAB
+from gato.tokenizer import CONTINUOUS_OFFSET, NUM_BINS, TEXT_VOCAB
 
 
 class SlotsLike(Protocol):
@@ -325,6 +325,20 @@ class MultiwayBlock(nn.Module):
         return x + self.experts(x, modality)
 
 
+def fourier_value_rows(num_bins: int, width: int, std: float = 0.02) -> torch.Tensor:
+    """(num_bins, width) embedding rows of the bin centres y in [-1, 1]: ``sin(w y), cos(w y)``
+    at ``width // 2`` frequencies w log-spaced from pi / 2 (half a period over the whole range)
+    to pi * num_bins / 8 (a period of 16 bins), scaled so that a row's norm equals that of an
+    N(0, std) row (``std * sqrt(width)``). Neighbouring bins get nearly equal rows, distant ones
+    nearly orthogonal rows (``value_embedding_init="fourier"``)."""
+    y = -1.0 + (torch.arange(num_bins, dtype=torch.float64) + 0.5) * 2.0 / num_bins
+    w = math.pi * torch.logspace(math.log10(0.5), math.log10(num_bins / 8), width // 2, dtype=torch.float64)
+    rows = torch.cat([torch.sin(y[:, None] * w), torch.cos(y[:, None] * w)], dim=1)
+    if width % 2:
+        rows = torch.cat([rows, torch.zeros(num_bins, 1, dtype=torch.float64)], dim=1)
+    return (rows * std * math.sqrt(width) / rows.norm(dim=1, keepdim=True)).float()
+
+
 class GatoModel(nn.Module):
     """The Gato decoder; see the module docstring for the methods and the decoding API."""
 
@@ -358,6 +372,10 @@ class GatoModel(nn.Module):
                 residual = name.endswith("attn.out.weight") or (".ffw." in name and name.endswith(".out.weight"))
                 std = residual_std if residual else 0.02
                 nn.init.normal_(p, 0.0, std)
+        if self.config.value_embedding_init == "fourier":
+            with torch.no_grad():
+                rows = fourier_value_rows(NUM_BINS, self.config.width, std=0.02)
+                self.token_embedding.weight[CONTINUOUS_OFFSET:CONTINUOUS_OFFSET + NUM_BINS] = rows
 
     # ---- embedding -----------------------------------------------------------------------------
     def patch_position_bins(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -144,6 +144,25 @@ def test_without_action_token_inputs_hidden_states_ignore_action_values():
         blind.action_embedding.weight[2] + blind.position_embedding.weight[len(batch.tokens[0]) - 1])
 
 
+def test_fourier_value_rows_make_neighbouring_bins_alike():
+    """value_embedding_init="fourier": bins 500 and 501 start nearly equal, bins 0 and 1023 nearly
+    orthogonal; every row has the norm of an N(0, 0.02) row; the other rows keep the normal init."""
+    from gato.tokenizer import CONTINUOUS_OFFSET as C
+
+    def cos(a, b):
+        return float(torch.nn.functional.cosine_similarity(a, b, dim=0))
+
+    smooth, normal = tiny_model(value_embedding_init="fourier"), tiny_model()
+    e, n = smooth.token_embedding.weight.detach(), normal.token_embedding.weight.detach()
+    assert cos(e[C + 500], e[C + 501]) > 0.95 and abs(cos(e[C], e[C + 1023])) < 0.3
+    assert abs(cos(n[C + 500], n[C + 501])) < 0.5  # unrelated at the normal init
+    width = smooth.config.width
+    assert torch.allclose(e[C:C + 1024].norm(dim=1), torch.full((1024,), 0.02 * width ** 0.5))
+    assert torch.equal(e[:C], n[:C])  # text rows: the same seed, the same normal draw
+    with pytest.raises(ValueError, match="value_embedding_init='sine'"):
+        tiny_model(value_embedding_init="sine")
+
+
 def test_sequence_reduction_weights_sequences_not_targets():
     """Loss = mean over sequences of each one's mean: a 1-target row weighs as much as a 3-target row."""
     model = tiny_model().eval()
