@@ -32,6 +32,7 @@ import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,11 @@ class Config:
     """greedy actions for stochastic policies."""
     max_steps: int | None = None
     """optional cap on episode length (counted as truncation)."""
+    action_noise: float = 0.0
+    """DART noise injection: the env executes the policy's action perturbed (Box: Gaussian noise
+    of this std times half the range; Discrete: a random action with this probability), the
+    dataset records the policy's own action, so it also covers states off the expert's path,
+    labelled with the expert's correction. 0: the expert's own trajectories."""
     force: bool = False
     """write into an --out that holds another command's files (a dataset made with other options is
     always refused: rerun with its options to resume it, or give another --out)."""
@@ -93,7 +99,7 @@ class Config:
 
 
 # Fields whose change alters the recorded content: a rerun into an existing dataset must match them.
-IDENTITY = ("task", "policy", "episodes", "seed", "shard_size", "deterministic", "max_steps")
+IDENTITY = ("task", "policy", "episodes", "seed", "shard_size", "deterministic", "max_steps", "action_noise")
 
 
 def default_out(cfg: Config) -> str:
@@ -200,7 +206,8 @@ def generate_shard(job: dict[str, Any], shard: int) -> dict[str, Any]:
             indices = shard_indices(job["episodes"], job["shard_size"], shard)
             for k, i in enumerate(indices):
                 r = rollout_episodes(policy, task, [i], job["seed"], record=True, deterministic=job["deterministic"],
-                                     max_steps=job["max_steps"], envs=env_list)[0]
+                                     max_steps=job["max_steps"], envs=env_list,
+                                     action_noise=job.get("action_noise", 0.0))[0]
                 success = -1 if r["success"] is None else int(r["success"])
                 write_episode(f, i, r["episode"], {
                     "index": i, "seed": r["seed"], "return": r["return"], "length": r["length"], "success": success})
@@ -240,7 +247,9 @@ def _check_identity(out: str, cfg: Config) -> None:
     if not os.path.exists(path):
         return
     old = json.load(open(path))
-    diffs = {k: (old.get(k), getattr(cfg, k)) for k in IDENTITY if old.get(k) != getattr(cfg, k)}
+    defaults = {f.name: f.default for f in dataclasses.fields(Config)}  # options newer than the dataset
+    diffs = {k: (old.get(k, defaults[k]), getattr(cfg, k)) for k in IDENTITY
+             if old.get(k, defaults[k]) != getattr(cfg, k)}
     if diffs:
         shown = ", ".join(f"{k}: existing {a!r} vs now {b!r}" for k, (a, b) in diffs.items())
         raise ValueError(
@@ -331,7 +340,7 @@ def finalize(cfg: Config, out: str, command: str, run_results: list[dict[str, An
         "policy": cfg.policy, "policy_name": policy_info.get("policy_name"),
         "policy_version": policy_info.get("policy_version"), "seed": cfg.seed,
         "seeds": [r["seed"] for r in rows], "deterministic": cfg.deterministic, "max_steps": cfg.max_steps,
-        "episodes_recorded": len(rows), "steps_recorded": int(sum(r["length"] for r in rows)),
+        "action_noise": cfg.action_noise, "episodes_recorded": len(rows), "steps_recorded": int(sum(r["length"] for r in rows)),
         "shard_size": cfg.shard_size, "shards": [shard_name(s) for s in range(n)],
         "observation_space": obs_space, "action_space": act_space, "versions": library_versions(),
         "command": command, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -422,6 +431,7 @@ def generate(cfg: Config, command: str = "") -> dict[str, Any]:
                         ("--window", cfg.window), ("--max-steps", cfg.max_steps)):
         at_least(value, 1, flag)
     in_range(cfg.fraction, 0.0, 1.0, "--fraction")
+    in_range(cfg.action_noise, 0.0, 1.0, "--action-noise")
     out = default_out(cfg)
     check_out_dir(out, "generate", force=cfg.force)
     _check_identity(out, cfg)
@@ -433,7 +443,7 @@ def generate(cfg: Config, command: str = "") -> dict[str, Any]:
             os.remove(stale)
     job = {"out": out, "task": cfg.task, "policy": cfg.policy, "episodes": cfg.episodes, "seed": cfg.seed,
            "shard_size": cfg.shard_size, "deterministic": cfg.deterministic, "max_steps": cfg.max_steps,
-           "allow_pickle": cfg.allow_pickle,
+           "allow_pickle": cfg.allow_pickle, "action_noise": cfg.action_noise,
            "policy_modules": registered_policy_modules()}
     n = num_shards(cfg.episodes, cfg.shard_size)
     pending = pending_shards(cfg, out)

@@ -31,6 +31,27 @@ from policies import Policy, import_policy_modules, make_policy, registered_poli
 EnvFactory = Callable[..., Any]  # (task_id, **options) -> gymnasium.Env; must be picklable for workers
 
 
+def perturb_action(action: Any, space: Any, noise: float, rng: np.random.Generator) -> Any:
+    """The action the env executes under DART noise injection (Laskey et al. 2017).
+
+    Box: ``action + N(0, (noise * (high - low) / 2)^2)`` per dimension, clipped to the box.
+    Discrete: a uniform random action with probability ``noise``, else ``action``.
+    The caller records the policy's own ``action`` as the label: the data then covers the states
+    a slightly wrong imitator drifts into, each labelled with the expert's correction.
+    """
+    import gymnasium as gym
+
+    if isinstance(space, gym.spaces.Box):
+        a = np.asarray(action, dtype=space.dtype)
+        scale = noise * (space.high - space.low) / 2.0
+        return np.clip(a + rng.normal(0.0, 1.0, a.shape) * scale, space.low, space.high).astype(space.dtype)
+    if isinstance(space, gym.spaces.Discrete):
+        if rng.random() < noise:
+            return np.int64(space.start + rng.integers(space.n))
+        return action
+    raise ValueError(f"action_noise supports Box and Discrete action spaces, not {space}; use action_noise=0")
+
+
 @dataclass
 class RolloutResult:
     """Per-episode outcomes of one policy on one task, in episode order.
@@ -158,8 +179,12 @@ def rollout_episodes(
     policy_modules: Sequence[str] = (),
     on_episode: Callable[[dict[str, Any]], None] | None = None,
     policy_kwargs: dict[str, Any] | None = None,
+    action_noise: float = 0.0,
 ) -> list[dict[str, Any]]:
     """The rollout loop in one process: the given episodes on ``num_envs`` envs.
+
+    ``action_noise`` > 0: the env executes `perturb_action` of the policy's action (seeded per
+    episode), the recorder keeps the policy's action, and the return is the executed one's.
 
     ``policy_modules`` are imported first (a worker process refills the `policies` registry).
     ``on_episode(row)`` is called as each episode ends (a progress bar's hook).
@@ -185,6 +210,7 @@ def rollout_episodes(
     ep_len = [0] * n
     ep_success: list[bool | None] = [None] * n
     recorders: list[_Recorder | None] = [None] * n
+    noise_rngs: list[np.random.Generator | None] = [None] * n
     episode_start = np.zeros(n, dtype=bool)
     state = pi.initial_state(n, seed)
     out: list[dict[str, Any]] = []
@@ -195,6 +221,7 @@ def rollout_episodes(
         obs[j], _ = env_list[j].reset(seed=seed + i)
         slot_episode[j], ep_return[j], ep_len[j], ep_success[j] = i, 0.0, 0, None
         recorders[j] = _Recorder() if record else None
+        noise_rngs[j] = np.random.default_rng([seed + i, 0xDA27]) if action_noise > 0 else None
         episode_start[j] = True
         active += 1
 
@@ -213,7 +240,9 @@ def rollout_episodes(
                 if i is None:
                     continue
                 a = actions[j]
-                next_obs, reward, term, trunc, info = env_list[j].step(a)
+                executed = a if noise_rngs[j] is None else perturb_action(
+                    a, env_list[j].action_space, action_noise, noise_rngs[j])
+                next_obs, reward, term, trunc, info = env_list[j].step(executed)
                 reward = float(reward)
                 ep_return[j] += reward
                 ep_len[j] += 1
@@ -269,6 +298,7 @@ def rollout(
     envs: Sequence[Any] | None = None,
     on_episode: Callable[[dict[str, Any]], None] | None = None,
     policy_kwargs: dict[str, Any] | None = None,
+    action_noise: float = 0.0,
 ) -> RolloutResult:
     """Roll out ``policy`` on ``task_id`` for ``episodes`` episodes; episode ``i`` resets with ``seed + i``.
 
@@ -291,6 +321,8 @@ def rollout(
             the calling process, e.g. to advance a progress bar (with workers: as chunks finish).
         policy_kwargs: keyword options for `make_policy` when ``policy`` is a name, in every process
             (e.g. ``{"allow_pickle": True}`` for an SB3 zip the user vouches for).
+        action_noise: DART noise injection (`perturb_action`): the env executes a perturbed action,
+            recorded episodes keep the policy's; 0 (default) executes the policy's action.
 
     Returns:
         A `RolloutResult` in episode order.
@@ -302,7 +334,8 @@ def rollout(
     t0 = time.perf_counter()
     indices = list(range(episodes))
     common = dict(task_id=task_id, seed=seed, num_envs=num_envs, record=record, deterministic=deterministic,
-                  env_options=env_options, make_env=make_env, max_steps=max_steps, policy_kwargs=policy_kwargs)
+                  env_options=env_options, make_env=make_env, max_steps=max_steps, policy_kwargs=policy_kwargs,
+                  action_noise=action_noise)
     workers = min(workers, episodes)
     if workers == 1:
         rows = rollout_episodes(policy, episode_indices=indices, envs=envs, on_episode=on_episode, **common)

@@ -96,3 +96,46 @@ def test_rollout_cli(tmp_path, capsys):
     assert main(["--task", "babyai-goto-red-ball", "--policy", "expert", "--episodes", "2", "--out", str(out)]) == 0
     (r,) = load_results(str(out))
     assert r.policy == "expert" and r.successes == [True, True] and r.seeds == [0, 1]
+
+
+class ConstantBoxPolicy(Policy):
+    """Always the action (0.5, -0.5)."""
+
+    name = "constant-box"
+
+    def initial_state(self, num_envs, seed=None):
+        return None
+
+    def act(self, obs, state, episode_start, *, deterministic=True):
+        return np.tile(np.float32([0.5, -0.5]), (len(episode_start), 1)), state
+
+
+def test_action_noise_executes_perturbed_actions_and_records_the_policys():
+    """DART: FakeEnv's reward is sum(executed action) + t / 10, so the executed noise is readable
+    from the rewards; the recorded actions stay the policy's; the same noise whatever num_envs."""
+    kw = dict(task_id="fake-task", episodes=20, seed=0, record=True, make_env=make_fake_env,
+              env_options={"continuous_actions": True})
+    clean = rollout(ConstantBoxPolicy(), **kw)
+    noisy = rollout(ConstantBoxPolicy(), action_noise=0.2, **kw)
+    again = rollout(ConstantBoxPolicy(), action_noise=0.2, num_envs=3, **kw)
+    executed = []
+    for c, e, a in zip(clean.episodes, noisy.episodes, again.episodes):
+        assert (e.actions == np.float32([0.5, -0.5])).all()  # the label is the policy's action
+        np.testing.assert_allclose(c.rewards, np.arange(len(c)) / 10, atol=1e-6)  # 0.5 - 0.5 + t / 10
+        np.testing.assert_array_equal(e.rewards, a.rewards)  # noise seeded per episode
+        executed.append(e.rewards - np.arange(len(e)) / 10)  # sum of the two executed dimensions
+    total = np.concatenate(executed)
+    # each dimension gets N(0, 0.2^2) (half the range is 1): the sum has std 0.2 * sqrt(2) ~ 0.28
+    assert abs(total.mean()) < 0.1 and 0.2 < total.std() < 0.37
+
+
+def test_action_noise_on_discrete_actions_replaces_them_at_that_rate():
+    rng = np.random.default_rng(0)
+    space = gym.spaces.Discrete(4)
+    from policies.rollout import perturb_action
+
+    executed = np.array([perturb_action(np.int64(1), space, 0.4, rng) for _ in range(4000)])
+    # replaced with probability 0.4 by a uniform draw that is 1 a quarter of the time
+    assert abs((executed != 1).mean() - 0.4 * 3 / 4) < 0.03
+    with pytest.raises(ValueError, match="action_noise supports Box and Discrete"):
+        perturb_action(np.zeros(2), gym.spaces.MultiBinary(2), 0.1, rng)
