@@ -101,12 +101,14 @@ def evaluate_perplexity(model, texts: Sequence[str], seq_len: int | None = None,
 
 @dataclass
 class LanguageEvalConfig:
-    """Evaluate a checkpoint on captioning, VQA and held-out text."""
+    """Evaluate a checkpoint on captioning, VQA, held-out text, and the instruction tasks and
+    few-shot prompts it was trained on (grounding, image-text matching, few-shot)."""
 
     checkpoint: str = ""
     """run directory (or checkpoint directory) to evaluate."""
     num_scenes: int = 50
-    """held-out synthetic scenes ("val" split) for captioning and VQA."""
+    """held-out synthetic scenes ("val" split) for captioning, VQA, grounding (one phrase each)
+    and image-text matching (two captions each)."""
     questions_per_scene: int = 2
     """VQA questions per held-out scene."""
     image_size: int = 64
