@@ -5,9 +5,11 @@ Held-out synthetic scenes ("val" split) and episodes; the checkpoint answers thr
 
 - `evaluate_grounding` -> ``{"grounding_accuracy", "mean_iou", "grounding_examples", "samples"}``:
   the share of boxes with IoU >= 0.5 against the shape's true box (`box_iou`);
-- `evaluate_matching` -> ``{"matching_accuracy", "matching_examples", "yes_rate", "by_kind"}``:
+- `evaluate_matching` -> ``{"matching_accuracy", "matching_auc", "matching_examples", "yes_rate", "by_kind"}``:
   "yes" when P("yes") > 0.5 after 'does the image describe "<caption>"?'; half of the captions
-  are true, a quarter another scene's, a quarter the scene's with one change;
+  are true, a quarter another scene's, a quarter the scene's with one change. ``matching_auc``
+  (`roc_auc`) asks whether P("yes") ranks true captions above false ones whatever the threshold
+  (0.5 for a model that ignores the image);
 - `evaluate_few_shot` -> ``{"shots": {k: {"accuracy", "exact_match", "episodes"}}, "chance"}``:
   per shot count, the closed-set accuracy (the most likely of the episode's names) and the
   exact match of the greedy text;
@@ -106,6 +108,20 @@ def blind_grounding(examples: Sequence[tuple[np.ndarray, str, tuple]], image_siz
             "grounding_examples": float(len(examples))}
 
 
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """The chance that a random positive scores above a random negative (ties count half).
+
+    Example:
+        >>> roc_auc(np.array([0.9, 0.4, 0.4, 0.1]), np.array([True, True, False, False]))
+        0.875
+    """
+    scores, positive = np.asarray(scores, np.float64), np.asarray(positive, bool)
+    pos, neg = scores[positive][:, None], scores[~positive][None, :]
+    if pos.size == 0 or neg.size == 0:
+        return float("nan")
+    return float((pos > neg).mean() + 0.5 * (pos == neg).mean())
+
+
 def matching_examples(num_scenes: int, split: str = "val", image_size: int = 64,
                       per_scene: int = 2, seed: int = 0) -> list[tuple[np.ndarray, str, str, str]]:
     """``(image, caption, "yes" or "no", kind)``: ``per_scene`` `matching_pair` draws per scene, seeded."""
@@ -131,7 +147,8 @@ def evaluate_matching(model, examples: Sequence[tuple[np.ndarray, str, str, str]
     truth = np.array([e[2] == "yes" for e in examples])
     right = (p > 0.5) == truth
     kinds = np.array([e[3] for e in examples])
-    return {"matching_accuracy": float(right.mean()), "yes_rate": float((p > 0.5).mean()),
+    return {"matching_accuracy": float(right.mean()), "matching_auc": roc_auc(p, truth),
+            "yes_rate": float((p > 0.5).mean()),
             "matching_examples": float(len(examples)),
             "by_kind": {k: {"accuracy": float(right[kinds == k].mean()), "n": int((kinds == k).sum())}
                         for k in sorted(set(kinds.tolist()))}}

@@ -598,6 +598,8 @@ def test_instruction_and_few_shot_evaluation_dicts():
         shot_counts=(0, 2), blind_baselines=True))
     assert metrics["grounding"]["grounding_examples"] == 3.0 and 0 <= metrics["grounding"]["mean_iou"] <= 1
     assert metrics["matching"]["matching_examples"] == 6.0
+    assert 0 <= metrics["matching"]["matching_auc"] <= 1 or np.isnan(metrics["matching"]["matching_auc"])
+    assert vl_tasks.roc_auc(np.array([0.9, 0.8, 0.2]), np.array([True, True, False])) == 1.0
     assert set(metrics["few-shot"]["shots"]) == {"0", "2"} and metrics["few-shot"]["chance"] == 0.5
     assert 0 <= metrics["blind"]["grounding"]["grounding_accuracy"] <= 1
     assert metrics["blind"]["matching"]["answer"] in ("yes", "no")
