@@ -55,6 +55,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "action-inputs": ({"action_token_inputs": True}, {}),
     "blind-fourier": ({"action_token_inputs": False, "value_embedding_init": "fourier"}, {}),
     "fourier": ({"value_embedding_init": "fourier"}, {}),
+    "episode-starts": ({}, {"episode_start_prob": 0.5}),
 }
 
 

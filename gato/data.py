@@ -50,11 +50,12 @@ class EpisodeDatasetSource:
     """
 
     def __init__(self, domain: str, datasets: Sequence[seq.EpisodeSource], sequence_length: int,
-                 prompt_prob: float = 0.25, observation_text_targets: bool = False):
+                 prompt_prob: float = 0.25, observation_text_targets: bool = False,
+                 episode_start_prob: float = 0.0):
         self.domain = domain
         self.observation_text_targets = observation_text_targets
-        self.sampler = seq.SequenceSampler(
-            list(datasets), seq.SamplerConfig(sequence_length=sequence_length, prompt_prob=prompt_prob))
+        self.sampler = seq.SequenceSampler(list(datasets), seq.SamplerConfig(
+            sequence_length=sequence_length, prompt_prob=prompt_prob, episode_start_prob=episode_start_prob))
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.SlotArrays]:
         # SequenceSampler draws from its public `rng`; point it at the step's generator so that
@@ -177,7 +178,7 @@ def open_datasets(paths: Sequence[str], *, verify: str = "quick", skip_bad_shard
 
 def build_sources(specs: Sequence[str], sequence_length: int, prompt_prob: float = 0.25,
                   observation_text_targets: bool = False, *, verify: str = "quick",
-                  skip_bad_shards: bool = False) -> list[BatchSource]:
+                  skip_bad_shards: bool = False, episode_start_prob: float = 0.0) -> list[BatchSource]:
     """Turn ``--data`` specs into batch sources (``observation_text_targets``: see `EpisodeDatasetSource`).
 
     A spec is an episode dataset path, or ``module:function`` naming a source factory called
@@ -200,8 +201,8 @@ def build_sources(specs: Sequence[str], sequence_length: int, prompt_prob: float
     by_domain: dict[str, list[Any]] = defaultdict(list)
     for ds in open_datasets(paths, verify=verify, skip_bad_shards=skip_bad_shards):
         by_domain[domain_of(ds.task_id)].append(ds)
-    sources += [EpisodeDatasetSource(d, dss, sequence_length, prompt_prob, observation_text_targets)
-                for d, dss in sorted(by_domain.items())]
+    sources += [EpisodeDatasetSource(d, dss, sequence_length, prompt_prob, observation_text_targets,
+                                     episode_start_prob) for d, dss in sorted(by_domain.items())]
     return sources
 
 

@@ -62,6 +62,12 @@ class SamplerConfig:
     """Of the prompts, the fraction taken from the end of their episode (the rest start at a uniformly drawn timestep)."""
     prompt_fraction: float = 0.5
     """At most this fraction of L goes to the prompt [project choice; the paper does not say]."""
+    episode_start_prob: float = 0.0
+    """Fraction of episode windows that start at the episode's first timestep; the rest start at a
+    uniformly drawn one [project choice; 0 is the paper's uniform cut]. The closed-loop policy
+    always acts from an episode's start, where an expert's actions are largest (an arm approaching
+    its goal, a pole being caught), while uniform windows of a 500-step Meta-World episode fall
+    mostly into the part where the arm holds still at the goal."""
     seed: int = 0
     """Seed of the sampler's random generator."""
 
@@ -171,7 +177,8 @@ class SequenceSampler:
                 prompt = self._window(si, pi, start, prompt_budget, required=False)
             parts.append(prompt)
             budget -= len(prompt)
-        parts.append(self._window(si, ei, int(rng.integers(lens[ei])), budget))
+        start = 0 if rng.random() < cfg.episode_start_prob else int(rng.integers(lens[ei]))
+        parts.append(self._window(si, ei, start, budget))
         out = SlotArrays.concat(parts)
         out.domain = domain_of(self.sources[si].task_id)
         return out

@@ -95,6 +95,8 @@ class Config:
     """Relative sampling weight per domain, e.g. `--domain-weights atari 2 dmc 1`; unnamed domains get 1."""
     prompt_prob: float = 0.25
     """Fraction of episode sequences prefixed with a prompt from another episode of the task."""
+    episode_start_prob: float = 0.0
+    """Fraction of episode windows cut from the episode's first timestep (the rest at a uniform one)."""
     workers: int = 0
     """Data worker processes building batches ahead (0: in the training process)."""
     verify_data: Literal["quick", "full"] = "quick"
@@ -327,7 +329,8 @@ def train(cfg: Config) -> dict[str, float]:
     np.random.seed(cfg.seed)
     random.seed(cfg.seed)
     sources = data.build_sources(cfg.data, length, cfg.prompt_prob, cfg.observation_text_targets,
-                                 verify=cfg.verify_data, skip_bad_shards=cfg.skip_bad_shards)
+                                 verify=cfg.verify_data, skip_bad_shards=cfg.skip_bad_shards,
+                                 episode_start_prob=cfg.episode_start_prob)
     mixture = data.Mixture(sources, length, cfg.domain_weights, seed=(cfg.seed, d.rank))
     model = GatoModel(model_config).to(d.device)
     optimizer = make_optimizer(model, cfg, peak_lr)
@@ -497,6 +500,7 @@ def check_config(cfg: Config) -> Config:
         raise UsageError(f"--sequence-length {cfg.sequence_length}: exceeds {cfg.config}'s max_len "
                          f"{model_config.max_len}")
     in_range(cfg.prompt_prob, 0.0, 1.0, "--prompt-prob")
+    in_range(cfg.episode_start_prob, 0.0, 1.0, "--episode-start-prob")
     in_range(cfg.min_lr_ratio, 0.0, 1.0, "--min-lr-ratio")
     for i, beta in enumerate(cfg.betas):
         if not 0.0 <= beta < 1.0:

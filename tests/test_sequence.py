@@ -287,6 +287,18 @@ def test_sampler_cuts_whole_timesteps_consecutively_and_fills_l():
         assert ts == list(range(ts[0], ts[0] + 10))
 
 
+def test_sampler_episode_start_prob_cuts_that_share_of_windows_from_timestep_0():
+    """30-step episodes, 10-step windows: a uniform start is 0 (or pulled back to 0) 1 time in 30,
+    so with episode_start_prob 0.5 about 0.5 + 0.5 / 30 of the windows begin at t = 0."""
+    eps = [numbered_episode("babyai-n", i, 30) for i in range(3)]
+    starts = {}
+    for p in (0.0, 0.5, 1.0):
+        sampler = sq.SequenceSampler([eps], sq.SamplerConfig(sequence_length=42, prompt_prob=0.0,
+                                                            episode_start_prob=p, seed=2))
+        starts[p] = np.mean([read_steps(sampler.sample())[0][1] == 0 for _ in range(1000)])
+    assert starts[1.0] == 1.0 and abs(starts[0.5] - (0.5 + 0.5 / 30)) < 0.05 and starts[0.0] < 0.07
+
+
 def test_sampler_short_episode_is_padded():
     sampler = sq.SequenceSampler([[numbered_episode("babyai-n", 0, 3)]], sq.SamplerConfig(sequence_length=20, prompt_prob=0.0))
     b = sampler.batch(2)
