@@ -54,6 +54,10 @@ SMOKE_SUITE: tuple[str, ...] = ("dmc-cartpole-balance", "metaworld-reach")
 # per episode.
 DATA_EPISODES = {"babyai": 2000, "metaworld": 100, "dmc": 20, "atari": 6}
 SHARD_SIZE = {"babyai": 250, "metaworld": 10, "dmc": 5, "atari": 1}
+# DART noise injection per domain (`gato generate --action-noise`): the DMC expert holds the pole
+# so still that its own episodes never show a recovery (docs/results.md "Copycat, value rows,
+# noise injection and episode starts").
+ACTION_NOISE = {"dmc": 0.3}
 # Evaluation episodes per task (held-out seeds): 20, and more where episodes are short.
 EVAL_EPISODES = {"babyai": 100}
 
@@ -117,6 +121,8 @@ class DemoConfig:
     """Multiplies the episode counts (``data_episodes``)."""
     data_episodes: dict[str, int] = dataclasses.field(default_factory=lambda: dict(DATA_EPISODES))
     """Expert episodes per task, by domain."""
+    action_noise: dict[str, float] = dataclasses.field(default_factory=lambda: dict(ACTION_NOISE))
+    """DART noise injection of the expert data, by domain (``gato generate --action-noise``)."""
     episodes: int = 20
     """Evaluation episodes per task (held-out seeds), for domains not in ``eval_episodes``."""
     eval_episodes: dict[str, int] = dataclasses.field(default_factory=lambda: dict(EVAL_EPISODES))
@@ -140,6 +146,8 @@ class DemoConfig:
     """Training sequences per step."""
     lr: float | None = 2e-3
     """Peak learning rate (None: the model config's); warm-up is the trainer's 1.5% of steps."""
+    episode_start_prob: float = 0.0
+    """Share of training windows cut from an episode's first timestep (``gato train --episode-start-prob``)."""
     train_steps: int | None = None
     """Training steps on a step schedule; None: the trainer's wall-clock schedule (``--time-budget``)
     fills what data, baselines and ``eval_minutes`` leave of the budget."""
@@ -179,6 +187,9 @@ def check_config(cfg: DemoConfig) -> DemoConfig:
         if not value > 0:
             raise UsageError(f"{flag} {value}: must be above 0")
     in_range(cfg.language_weight, 0.0, 1e6, "--language-weight")
+    in_range(cfg.episode_start_prob, 0.0, 1.0, "--episode-start-prob")
+    for domain, noise in cfg.action_noise.items():
+        in_range(noise, 0.0, 1.0, f"--action-noise {domain}")
     if cfg.slide not in ("reprefill", "drop"):
         raise UsageError(f"--slide {cfg.slide}: use reprefill or drop")
     check_out_dir(cfg.out, "demo", force=cfg.force)
@@ -202,14 +213,25 @@ def smoke_config(cfg: DemoConfig) -> DemoConfig:
 # ---------------------------------------------------------------------------------------------
 
 
-def dataset_plan(cfg: DemoConfig) -> list[tuple[str, int, int]]:
-    """(task, episodes, shard size) per task: ``data_episodes`` of its domain times ``data_scale``."""
+def dataset_plan(cfg: DemoConfig) -> list[tuple[str, int, int, float]]:
+    """(task, episodes, shard size, action noise) per task: ``data_episodes`` of its domain times
+    ``data_scale``, and the domain's ``action_noise``."""
     plan = []
     for task_id in cfg.tasks:
         domain = domain_of(task_id)
         n = max(1, round(cfg.data_episodes.get(domain, 4) * cfg.data_scale))
-        plan.append((task_id, n, min(n, SHARD_SIZE.get(domain, n))))
+        plan.append((task_id, n, min(n, SHARD_SIZE.get(domain, n)), float(cfg.action_noise.get(domain, 0.0))))
     return plan
+
+
+def check_reused_dataset(out: str, episodes: int, action_noise: float) -> None:
+    """A finished dataset in ``out`` is reused only if it was made with this plan's episodes and noise."""
+    made = json.load(open(os.path.join(out, "config.json")))
+    have = (made.get("episodes"), float(made.get("action_noise", 0.0)))
+    if have != (episodes, action_noise):
+        raise ValueError(
+            f"{out} holds {have[0]} episodes with action noise {have[1]:g}, the demo now builds {episodes} "
+            f"with noise {action_noise:g}; remove {out} or pass another --data")
 
 
 def data_root(cfg: DemoConfig) -> str:
@@ -223,15 +245,18 @@ def build_datasets(cfg: DemoConfig, log=log_line) -> dict[str, str]:
     from policies import NoExpertError
 
     paths = {}
-    for task_id, n, shard in dataset_plan(cfg):
+    for task_id, n, shard, noise in dataset_plan(cfg):
         out = os.path.join(data_root(cfg), task_id)
-        if not os.path.isfile(os.path.join(out, "metadata.json")):
+        if os.path.isfile(os.path.join(out, "metadata.json")):
+            check_reused_dataset(out, n, noise)
+        else:
             t0 = time.perf_counter()
             workers = max(1, min(cfg.threads, n // shard))
             gen = GenConfig(task=task_id, policy="expert", episodes=n, out=out, shard_size=shard,
-                            max_steps=cfg.max_steps, workers=workers)
+                            max_steps=cfg.max_steps, workers=workers, action_noise=noise)
             command = (f"gato generate --task {task_id} --policy expert --episodes {n} --shard-size {shard} "
-                       f"--workers {workers} --out {out}" + (f" --max-steps {cfg.max_steps}" if cfg.max_steps else ""))
+                       f"--workers {workers} --out {out}" + (f" --max-steps {cfg.max_steps}" if cfg.max_steps else "")
+                       + (f" --action-noise {noise:g}" if noise else ""))
             try:
                 meta = generate(gen, command)
             except NoExpertError as e:
@@ -293,6 +318,8 @@ def train_model(cfg: DemoConfig, datasets: dict[str, str], seconds: float, log=l
         cmd += ["--domain-weights", *[x for k, v in weights.items() for x in (k, str(v))]]
     if cfg.lr is not None:
         cmd += ["--lr", str(cfg.lr)]
+    if cfg.episode_start_prob:
+        cmd += ["--episode-start-prob", str(cfg.episode_start_prob)]
     log(f"train: {budget / 60:.1f} min of training: {' '.join(cmd[1:])}")
     env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads))
     with open(Path(cfg.out) / "train.log", "a") as logf:

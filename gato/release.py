@@ -186,8 +186,10 @@ def dataset_plan(cfg: ReleaseConfig, tasks: list[str]) -> list[tuple[str, int, i
 def generate_config(cfg: ReleaseConfig, task_id: str, episodes: int, shard: int, workers: int = 1):
     from datasets_gen.generate import Config as GenConfig
 
+    from gato.demo import ACTION_NOISE
+
     return GenConfig(task=task_id, policy="expert", episodes=episodes, out=data_dir(cfg, task_id), shard_size=shard,
-                     max_steps=cfg.max_steps, workers=workers)
+                     max_steps=cfg.max_steps, workers=workers, action_noise=ACTION_NOISE.get(domain_of(task_id), 0.0))
 
 
 SHAPING = ("config", "data", "data_episodes", "babyai_min_success", "tasks_resolved", "batch_size", "lr",
@@ -294,7 +296,8 @@ def _generate_task(job: dict[str, Any]) -> dict[str, Any]:
         return {"task": gen.task, "path": gen.out, "reused": True}
     command = (f"gato generate --task {gen.task} --policy expert --episodes {gen.episodes} --shard-size "
                f"{gen.shard_size} --workers {gen.workers} --out {gen.out}"
-               + (f" --max-steps {gen.max_steps}" if gen.max_steps else ""))
+               + (f" --max-steps {gen.max_steps}" if gen.max_steps else "")
+               + (f" --action-noise {gen.action_noise:g}" if gen.action_noise else ""))
     try:
         meta = generate(gen, command)
     except (NoExpertError, CommandError) as e:

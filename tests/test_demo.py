@@ -31,3 +31,17 @@ def test_smoke_demo_end_to_end_and_rerun_resumes(tmp_path, capsys):
     printed = capsys.readouterr()
     assert "(cached)" in printed.err and "data metaworld-reach" not in printed.err  # stage logs: stderr
     assert "tasks at >= 50% of expert" in printed.out and "(cached)" not in printed.out  # results: stdout
+
+
+def test_a_reused_dataset_must_match_the_plan(tmp_path):
+    """A finished dataset is reused only with the planned episode count and action noise."""
+    import pytest
+
+    from gato.demo import DemoConfig, check_reused_dataset, dataset_plan
+
+    plan = {t: (n, noise) for t, n, _, noise in dataset_plan(DemoConfig())}
+    assert plan["dmc-cartpole-balance"] == (20, 0.3) and plan["metaworld-reach"] == (100, 0.0)
+    (tmp_path / "config.json").write_text(json.dumps({"episodes": 20}))  # written before --action-noise
+    check_reused_dataset(str(tmp_path), 20, 0.0)
+    with pytest.raises(ValueError, match="holds 20 episodes with action noise 0, the demo now builds 20 with noise 0.3"):
+        check_reused_dataset(str(tmp_path), 20, 0.3)
