@@ -149,6 +149,19 @@ def _encode_steps(
     return SlotArrays(tokens, is_patch, patches, patch_positions, local, is_action, is_target, lengths, domain)
 
 
+def _checked_spec(obs: dict[str, Any], spec: ObservationSpec | Any | None,
+                  task_id: str | None) -> ObservationSpec | None:
+    """``spec`` as an `ObservationSpec` (or None); raises if ``obs`` holds other keys than it names."""
+    if spec is not None and not isinstance(spec, ObservationSpec):
+        spec = ObservationSpec.from_space(spec)
+    if spec is not None:
+        expected = {k for k, on in [(conv.TEXT, spec.has_text), (conv.IMAGE, spec.image_shape),
+                                    (conv.CONTINUOUS, spec.continuous_size), (conv.DISCRETE, spec.discrete_size)] if on}
+        if set(obs) != expected:
+            raise ValueError(f"observation keys {sorted(obs)} != space keys {sorted(expected)}{tk._where(task_id, None)}")
+    return spec
+
+
 def encode_observation(
     obs: dict[str, Any],
     spec: ObservationSpec | Any | None = None,
@@ -170,13 +183,7 @@ def encode_observation(
         >>> s.tokens.tolist(), s.local_positions.tolist()
         ([32512, 32744, 33026, 34048], [0, 1, 2, -1])
     """
-    if spec is not None and not isinstance(spec, ObservationSpec):
-        spec = ObservationSpec.from_space(spec)
-    if spec is not None:
-        expected = {k for k, on in [(conv.TEXT, spec.has_text), (conv.IMAGE, spec.image_shape),
-                                    (conv.CONTINUOUS, spec.continuous_size), (conv.DISCRETE, spec.discrete_size)] if on}
-        if set(obs) != expected:
-            raise ValueError(f"observation keys {sorted(obs)} != space keys {sorted(expected)}{tk._where(task_id, None)}")
+    spec = _checked_spec(obs, spec, task_id)
     batched: dict[str, Any] = {}
     for k, v in obs.items():
         if k == conv.TEXT:
@@ -213,13 +220,7 @@ def encode_observation_batch(
         >>> [r.tokens.tolist() for r in runs]
         [[32512, 34048], [32744, 34048]]
     """
-    if spec is not None and not isinstance(spec, ObservationSpec):
-        spec = ObservationSpec.from_space(spec)
-    if spec is not None:
-        expected = {k for k, on in [(conv.TEXT, spec.has_text), (conv.IMAGE, spec.image_shape),
-                                    (conv.CONTINUOUS, spec.continuous_size), (conv.DISCRETE, spec.discrete_size)] if on}
-        if set(obs) != expected:
-            raise ValueError(f"observation keys {sorted(obs)} != space keys {sorted(expected)}{tk._where(task_id, None)}")
+    spec = _checked_spec(obs, spec, task_id)
     n = None
     batched: dict[str, Any] = {}
     for k, v in obs.items():
