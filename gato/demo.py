@@ -224,14 +224,13 @@ def dataset_plan(cfg: DemoConfig) -> list[tuple[str, int, int, float]]:
     return plan
 
 
-def check_reused_dataset(out: str, episodes: int, action_noise: float) -> None:
-    """A finished dataset in ``out`` is reused only if it was made with this plan's episodes and noise."""
-    made = json.load(open(os.path.join(out, "config.json")))
-    have = (made.get("episodes"), float(made.get("action_noise", 0.0)))
-    if have != (episodes, action_noise):
-        raise ValueError(
-            f"{out} holds {have[0]} episodes with action noise {have[1]:g}, the demo now builds {episodes} "
-            f"with noise {action_noise:g}; remove {out} or pass another --data")
+def generate_config(cfg: DemoConfig, task_id: str, episodes: int, shard: int, noise: float):
+    """The `gato generate` config of one task's dataset (``dataset_plan``'s row)."""
+    from datasets_gen.generate import Config as GenConfig
+
+    workers = max(1, min(cfg.threads, episodes // shard))
+    return GenConfig(task=task_id, policy="expert", episodes=episodes, out=os.path.join(data_root(cfg), task_id),
+                     shard_size=shard, max_steps=cfg.max_steps, workers=workers, action_noise=noise)
 
 
 def data_root(cfg: DemoConfig) -> str:
@@ -241,21 +240,19 @@ def data_root(cfg: DemoConfig) -> str:
 
 def build_datasets(cfg: DemoConfig, log=log_line) -> dict[str, str]:
     """Stage 1: one expert dataset per task (finished ones reused); returns ``{task: path}``."""
-    from datasets_gen.generate import Config as GenConfig, generate
+    from datasets_gen.generate import _check_identity, generate
     from policies import NoExpertError
 
     paths = {}
     for task_id, n, shard, noise in dataset_plan(cfg):
-        out = os.path.join(data_root(cfg), task_id)
+        gen = generate_config(cfg, task_id, n, shard, noise)
+        out = gen.out
         if os.path.isfile(os.path.join(out, "metadata.json")):
-            check_reused_dataset(out, n, noise)
+            _check_identity(out, gen)  # a finished dataset is reused only if made with this plan
         else:
             t0 = time.perf_counter()
-            workers = max(1, min(cfg.threads, n // shard))
-            gen = GenConfig(task=task_id, policy="expert", episodes=n, out=out, shard_size=shard,
-                            max_steps=cfg.max_steps, workers=workers, action_noise=noise)
             command = (f"gato generate --task {task_id} --policy expert --episodes {n} --shard-size {shard} "
-                       f"--workers {workers} --out {out}" + (f" --max-steps {cfg.max_steps}" if cfg.max_steps else "")
+                       f"--workers {gen.workers} --out {out}" + (f" --max-steps {cfg.max_steps}" if cfg.max_steps else "")
                        + (f" --action-noise {noise:g}" if noise else ""))
             try:
                 meta = generate(gen, command)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 from gato.demo import main as demo_main
 from report_checks import check_report_against_returns
@@ -37,11 +38,20 @@ def test_a_reused_dataset_must_match_the_plan(tmp_path):
     """A finished dataset is reused only with the planned episode count and action noise."""
     import pytest
 
-    from gato.demo import DemoConfig, check_reused_dataset, dataset_plan
+    import dataclasses
 
-    plan = {t: (n, noise) for t, n, _, noise in dataset_plan(DemoConfig())}
-    assert plan["dmc-cartpole-balance"] == (20, 0.3) and plan["metaworld-reach"] == (100, 0.0)
-    (tmp_path / "config.json").write_text(json.dumps({"episodes": 20}))  # written before --action-noise
-    check_reused_dataset(str(tmp_path), 20, 0.0)
-    with pytest.raises(ValueError, match="holds 20 episodes with action noise 0, the demo now builds 20 with noise 0.3"):
-        check_reused_dataset(str(tmp_path), 20, 0.3)
+    from datasets_gen.generate import _check_identity
+    from gato.demo import DemoConfig, dataset_plan, generate_config
+
+    cfg = DemoConfig(data=str(tmp_path))
+    plan = {t: (n, s, noise) for t, n, s, noise in dataset_plan(cfg)}
+    assert plan["dmc-cartpole-balance"] == (20, 5, 0.3) and plan["metaworld-reach"] == (100, 10, 0.0)
+    noisy = generate_config(cfg, "dmc-cartpole-balance", *plan["dmc-cartpole-balance"])
+    assert noisy.out == str(tmp_path / "dmc-cartpole-balance") and noisy.action_noise == 0.3
+    made = dataclasses.asdict(dataclasses.replace(noisy, action_noise=0.0))
+    del made["action_noise"]  # a dataset written before --action-noise
+    os.makedirs(noisy.out)
+    (tmp_path / "dmc-cartpole-balance" / "config.json").write_text(json.dumps(made))
+    _check_identity(noisy.out, dataclasses.replace(noisy, action_noise=0.0))
+    with pytest.raises(ValueError, match="action_noise: existing 0.0 vs now 0.3"):
+        _check_identity(noisy.out, noisy)
