@@ -15,7 +15,8 @@ Variants: ``full`` (the defaults), ``no-positions`` (no absolute position embedd
 averaged over targets instead of sequences), ``text-targets`` (the BabyAI mission is a target too),
 ``multiway`` (modality experts: a feed-forward expert per modality in every block),
 ``blind-actions`` / ``action-inputs`` (action slots feed no token / their token to the trunk),
-``fourier`` / ``blind-fourier`` (continuous-value rows start as Fourier features of the bin).
+``fourier`` / ``blind-fourier`` (continuous-value rows start as Fourier features of the bin),
+``value-features`` (continuous-value rows are free rows plus a shared map of the bin's features).
 
     python benchmarks/ablate_demo.py [--minutes 8] [--variants full no-positions] [--tasks ...]
 
@@ -55,6 +56,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "action-inputs": ({"action_token_inputs": True}, {}),
     "blind-fourier": ({"action_token_inputs": False, "value_embedding_init": "fourier"}, {}),
     "fourier": ({"value_embedding_init": "fourier"}, {}),
+    "value-features": ({"value_features": 32}, {}),
     "episode-starts": ({}, {"episode_start_prob": 0.5}),
 }
 

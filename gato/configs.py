@@ -69,6 +69,16 @@ class GatoConfig:
     neighbouring bins start alike and a value is linearly readable from its row from step 0 (and,
     through the shared output embedding, the predicted distribution over bins starts smooth).
     Either way the rows are trained."""
+    value_features: int = 0
+    """**[project choice]** 0: off. Otherwise the 1,024 continuous-value rows of the shared
+    embedding table (inputs and output logits alike) are each bin's free row plus a learned
+    linear map, shared by all bins, of ``value_features`` fixed features of the bin centre y
+    (``sin(w y), cos(w y)`` at log-spaced frequencies, `gato.model.fourier_value_rows`). A
+    gradient through any bin then moves every bin's row, so nearby values are alike from the first
+    step and stay alike, and a value is linearly readable from its row. The free rows keep the
+    table as expressive as before. Unlike ``value_embedding_init="fourier"``, which only starts
+    the rows smooth, the structure holds throughout training (an input embedding of continuous
+    values, as JAT's linear encoders give, within Gato's tokenization)."""
     patch_size: int = 16
     """Image patch side; a patch slot carries ``patch_size**2 * 3`` pixels."""
     patch_channels: int = 64
@@ -86,6 +96,9 @@ class GatoConfig:
     def __post_init__(self) -> None:
         if self.value_embedding_init not in ("normal", "fourier"):
             raise ValueError(f"value_embedding_init={self.value_embedding_init!r}; choose 'normal' or 'fourier'")
+        if self.value_features < 0 or self.value_features % 2:
+            raise ValueError(f"value_features={self.value_features} must be 0 (off) or an even count "
+                             "(a sine and a cosine per frequency)")
         if self.patch_channels % 32:
             raise ValueError(f"patch_channels={self.patch_channels} must be a multiple of 32 "
                              "(GroupNorm with 32 groups)")

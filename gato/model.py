@@ -2,7 +2,9 @@
 
 Layout of one forward pass (docs/spec.md "Model sizes", "Images", "Sequence layout"):
 
-- ``embed(slots)``: a token slot is a row of the shared embedding table (34,178 x D); a patch
+- ``embed(slots)``: a token slot is a row of the shared embedding table (34,178 x D; with
+  ``value_features`` a continuous-value row is its free row plus a map shared by all 1,024 bins
+  of fixed features of the bin's value, `token_rows`, in inputs and logits alike); a patch
   slot is one ResNet-v2 block over its 16x16x3 pixels projected to D, plus learned patch row and
   column embeddings (128 bins each; the bin is drawn uniformly from the patch's interval in
   training mode and is the interval's rounded mean in eval mode). Observation slots add the
@@ -16,7 +18,7 @@ Layout of one forward pass (docs/spec.md "Model sizes", "Images", "Sequence layo
   sees are the ones training saw.
 - ``trunk(x)``: pre-norm blocks (LayerNorm -> causal SDPA attention; LayerNorm -> GEGLU), then
   the final LayerNorm.
-- ``logits(hidden)``: ``hidden @ token_embedding.T`` (input and output embeddings shared).
+- ``logits(hidden)``: ``hidden @ token_rows().T`` (input and output embeddings shared).
 - ``forward(batch) -> (loss, metrics)``: the hidden states at ``loss_mask`` slots are gathered
   first, so the 34k-way output layer runs only where there is a target. The loss is the mean over
   sequences of each sequence's mean target loss (``reduction="sequence"``), so a domain's share of
@@ -353,6 +355,10 @@ class GatoModel(nn.Module):
         self.local_position_embedding = nn.Embedding(config.local_positions, d)
         self.action_embedding = nn.Embedding(config.action_positions, d)
         self.position_embedding = nn.Embedding(config.max_len, d) if config.absolute_positions else None
+        # value_features: the continuous-value rows are free rows + value_projection(features of y)
+        self.value_projection = nn.Linear(config.value_features, d, bias=False) if config.value_features else None
+        self.register_buffer("value_bin_features", fourier_value_rows(NUM_BINS, config.value_features, std=math.sqrt(0.5))
+                             if config.value_features else None, persistent=False)
         block = MultiwayBlock if config.modality_experts else Block
         self.blocks = nn.ModuleList(block(config) for _ in range(config.num_layers))
         self.final_norm = nn.LayerNorm(d)
@@ -376,6 +382,25 @@ class GatoModel(nn.Module):
             with torch.no_grad():
                 rows = fourier_value_rows(NUM_BINS, self.config.width, std=0.02)
                 self.token_embedding.weight[CONTINUOUS_OFFSET:CONTINUOUS_OFFSET + NUM_BINS] = rows
+        if self.value_projection is not None:  # the shared part of a row as large as a free row
+            nn.init.normal_(self.value_projection.weight, 0.0, 0.02 / math.sqrt(self.config.value_features / 2))
+
+    def value_rows(self) -> torch.Tensor | None:
+        """(NUM_BINS, D) shared part of the continuous-value rows (``config.value_features``), or None."""
+        if self.value_projection is None:
+            return None
+        return self.value_projection(self.value_bin_features.to(self.value_projection.weight.dtype))
+
+    def token_rows(self, lo: int = 0, hi: int | None = None) -> torch.Tensor:
+        """Rows ``[lo, hi)`` of the shared embedding table as the model uses them (inputs and logits):
+        the free rows, plus `value_rows` on the continuous-value ids."""
+        hi = self.config.vocab_size if hi is None else hi
+        w = self.token_embedding.weight[lo:hi]
+        a, b = max(lo, CONTINUOUS_OFFSET), min(hi, CONTINUOUS_OFFSET + NUM_BINS)
+        shared = self.value_rows()
+        if shared is None or a >= b:
+            return w
+        return torch.cat([w[:a - lo], w[a - lo:b - lo] + shared[a - CONTINUOUS_OFFSET:b - CONTINUOUS_OFFSET], w[b - lo:]])
 
     # ---- embedding -----------------------------------------------------------------------------
     def patch_position_bins(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -402,6 +427,11 @@ class GatoModel(nn.Module):
         """
         b, t = slots.tokens.shape
         x = self.token_embedding(slots.tokens)  # (B, T, D); patch slots hold PAD, replaced below
+        shared = self.value_rows()
+        if shared is not None:
+            value = slots.tokens - CONTINUOUS_OFFSET
+            is_value = (value >= 0) & (value < NUM_BINS)
+            x = x + shared[value.clamp(0, NUM_BINS - 1)] * is_value[..., None].to(x.dtype)
         if not self.config.action_token_inputs:  # the trunk sees where actions are, not their values
             x = x.masked_fill(slots.is_action[..., None], 0.0)
         # In training it runs even when P = 0 so that every parameter takes part in every step
@@ -447,10 +477,7 @@ class GatoModel(nn.Module):
 
     def logits(self, hidden: torch.Tensor, vocab_range: tuple[int, int] | None = None) -> torch.Tensor:
         """(..., D) hidden states -> (..., V) logits, or (..., hi - lo) for ``vocab_range=(lo, hi)``."""
-        w = self.token_embedding.weight
-        if vocab_range is not None:
-            w = w[vocab_range[0]:vocab_range[1]]
-        return F.linear(hidden, w)
+        return F.linear(hidden, self.token_rows(*(vocab_range or (0, None))))
 
     def forward(self, batch: TokenBatch, reduction: str = "sequence") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Masked next-token cross-entropy over a batch.

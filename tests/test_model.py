@@ -163,6 +163,42 @@ def test_fourier_value_rows_make_neighbouring_bins_alike():
         tiny_model(value_embedding_init="sine")
 
 
+def test_value_features_share_one_map_across_bins():
+    """value_features: the input row of a continuous token and its output logit row are the same
+    (free row + shared part); a gradient through bin 100 alone moves bin 900's row (through the
+    shared map) but no text row; 0 leaves the table as it is; an odd count is refused."""
+    from gato.tokenizer import CONTINUOUS_OFFSET as C
+
+    model = tiny_model(value_features=8)
+    rows = model.token_rows()
+    assert rows.shape == model.token_embedding.weight.shape
+    shared = model.value_rows()
+    assert torch.allclose(rows[C + 7], model.token_embedding.weight[C + 7] + shared[7])
+    assert torch.equal(rows[:C], model.token_embedding.weight[:C])
+    assert torch.allclose(model.token_rows(C + 5, C + 9), rows[C + 5:C + 9])
+    assert torch.allclose(model.token_rows(C - 2, C + 2), rows[C - 2:C + 2])  # a range across the edge
+    value, text = random_batch(b=1), random_batch(b=1)
+    value.tokens[0, 0], text.tokens[0, 0] = C + 100, 7  # slot 0 differs only in its token
+    w = model.token_embedding.weight
+    assert torch.allclose(model.embed(value)[0, 0] - model.embed(text)[0, 0], w[C + 100] + shared[100] - w[7],
+                          atol=1e-6)
+    before = model.token_rows().detach().clone()
+    hidden = torch.randn(1, model.config.width)
+    loss = -torch.log_softmax(model.logits(hidden, (C, C + 1024)), -1)[0, 100]
+    loss.backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.grad is not None:
+                p -= 0.1 * p.grad
+    after = model.token_rows().detach()
+    assert (after[C + 900] - before[C + 900]).abs().max() > 1e-6
+    assert torch.equal(after[:C], before[:C])
+    plain = tiny_model()
+    assert plain.value_rows() is None and torch.equal(plain.token_rows(), plain.token_embedding.weight)
+    with pytest.raises(ValueError, match="value_features=3"):
+        tiny_model(value_features=3)
+
+
 def test_sequence_reduction_weights_sequences_not_targets():
     """Loss = mean over sequences of each one's mean: a 1-target row weighs as much as a 3-target row."""
     model = tiny_model().eval()
@@ -189,8 +225,9 @@ def _slots(batch: TokenBatch, lo: int, hi: int) -> Slots:
                  batch.patch_positions[:, lo:hi], batch.local_positions[:, lo:hi], batch.is_action[:, lo:hi])
 
 
-def test_incremental_decode_equals_full_forward():
-    model = tiny_model().eval()
+@pytest.mark.parametrize("value_features", [0, 8])
+def test_incremental_decode_equals_full_forward(value_features):
+    model = tiny_model(value_features=value_features).eval()
     batch = random_batch(b=3, length=24)
     with torch.no_grad():
         full = model.logits(model.trunk(model.embed(batch)))  # (B, L, V)
