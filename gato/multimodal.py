@@ -163,8 +163,42 @@ def answer_ids(answer: str) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- sources
 
+class _Source:
+    """What every source shares: ``sample`` builds ``batch_size`` sequences one by one
+    (`_sequence`, which each source defines) and ``batch`` collates them.
+
+    A subclass is a dataclass with ``seq_len`` and ``domain`` (a field or a property).
+    """
+
+    def _sequence(self, rng: np.random.Generator) -> seq.SlotArrays:
+        """One sequence of at most ``seq_len`` slots (unpadded)."""
+        raise NotImplementedError
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.SlotArrays]:
+        """``batch_size`` sequences of at most ``seq_len`` slots (unpadded)."""
+        return [self._sequence(rng) for _ in range(batch_size)]
+
+    def batch(self, batch_size: int, rng: np.random.Generator) -> TokenBatch:
+        """``sample`` collated into a (batch_size, seq_len) `TokenBatch`."""
+        return seq.collate(self.sample(batch_size, rng), self.seq_len)
+
+
+class _PackedSource(_Source):
+    """A source whose sequence packs ``max_pairs`` random examples (at most 5, fewer if they do
+    not fit): each subclass says how it draws one (`_example`) and packs them (``_pack``:
+    `caption_sequence` or `vqa_sequence`)."""
+
+    def _example(self, rng: np.random.Generator) -> tuple:
+        """One example, in the form ``_pack`` takes."""
+        raise NotImplementedError
+
+    def _sequence(self, rng: np.random.Generator) -> seq.SlotArrays:
+        n = min(self.max_pairs, MAX_PAIRS)
+        return self._pack([self._example(rng) for _ in range(n)], self.seq_len, self.domain)
+
+
 @dataclass
-class CaptionSource:
+class CaptionSource(_PackedSource):
     """Captioning sequences: up to 5 random (image, caption) pairs each.
 
     Attributes:
@@ -185,31 +219,23 @@ class CaptionSource:
     max_pairs: int = MAX_PAIRS
     domain: str = "captioning"
 
+    _pack = staticmethod(caption_sequence)
+
     def __post_init__(self):
         check_image_size(self.image_size)
         _check_pool(self.examples, self.num_examples, "caption")
         if self.caption_choice not in ("random", "first"):
             raise ValueError(f"caption_choice={self.caption_choice!r}; expected 'random' or 'first'")
 
-    def _pair(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def _example(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         ex = _draw(self.examples, self.num_examples, rng)
         caps = ex.captions
         cap = caps[int(rng.integers(len(caps)))] if self.caption_choice == "random" else caps[0]
         return ex.pixels(self.image_size), caption_ids(cap)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.SlotArrays]:
-        """``batch_size`` captioning sequences of at most ``seq_len`` slots (unpadded)."""
-        n = min(self.max_pairs, MAX_PAIRS)
-        return [caption_sequence([self._pair(rng) for _ in range(n)], self.seq_len, self.domain)
-                for _ in range(batch_size)]
-
-    def batch(self, batch_size: int, rng: np.random.Generator) -> TokenBatch:
-        """``sample`` collated into a (batch_size, seq_len) `TokenBatch`."""
-        return seq.collate(self.sample(batch_size, rng), self.seq_len)
-
 
 @dataclass
-class VQASource:
+class VQASource(_PackedSource):
     """VQA sequences: up to 5 random (question, image, answer) triples each.
 
     Attributes:
@@ -228,24 +254,16 @@ class VQASource:
     max_pairs: int = MAX_PAIRS
     domain: str = "vqa"
 
+    _pack = staticmethod(vqa_sequence)
+
     def __post_init__(self):
         check_image_size(self.image_size)
         _check_pool(self.examples, self.num_examples, "VQA")
 
-    def _triple(self, rng: np.random.Generator):
+    def _example(self, rng: np.random.Generator):
         ex = _draw(self.examples, self.num_examples, rng)
         answer = ex.multiple_choice_answer or ex.answers[0]
         return ex.pixels(self.image_size), question_ids(ex.question), answer_ids(answer)
-
-    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.SlotArrays]:
-        """``batch_size`` VQA sequences of at most ``seq_len`` slots (unpadded)."""
-        n = min(self.max_pairs, MAX_PAIRS)
-        return [vqa_sequence([self._triple(rng) for _ in range(n)], self.seq_len, self.domain)
-                for _ in range(batch_size)]
-
-    def batch(self, batch_size: int, rng: np.random.Generator) -> TokenBatch:
-        """``sample`` collated into a (batch_size, seq_len) `TokenBatch`."""
-        return seq.collate(self.sample(batch_size, rng), self.seq_len)
 
 
 def _check_pool(examples, num_examples, what: str) -> None:
@@ -269,7 +287,7 @@ def token_stream(texts: Sequence[str]) -> np.ndarray:
 
 
 @dataclass
-class TextSource:
+class TextSource(_Source):
     """Text sequences: random windows of ``seq_len`` tokens of a token stream.
 
     Attributes:
@@ -288,14 +306,10 @@ class TextSource:
                              f"seq_len={self.seq_len}: give more text")
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.SlotArrays]:
-        """``batch_size`` random windows of ``seq_len`` text tokens."""
+        """``batch_size`` random windows of ``seq_len`` text tokens (their starts drawn at once)."""
         starts = rng.integers(0, len(self.stream) - self.seq_len + 1, size=batch_size)
         return [seq.text_sequence(self.stream[s:s + self.seq_len], self.seq_len, domain=self.domain)
                 for s in starts]
-
-    def batch(self, batch_size: int, rng: np.random.Generator) -> TokenBatch:
-        """``sample`` collated into a (batch_size, seq_len) `TokenBatch`."""
-        return seq.collate(self.sample(batch_size, rng), self.seq_len)
 
 
 # ----------------------------------------------------------------------------- synthetic
@@ -386,7 +400,7 @@ def instruction_example(task: str, scene, rng: np.random.Generator) -> tuple[str
 
 
 @dataclass
-class InstructionSource:
+class InstructionSource(_PackedSource):
     """Instruction-formatted sequences of one task over synthetic scenes drawn on the fly.
 
     Each sequence packs up to 5 ``[instruction][16 patches][answer </s>]`` examples (the VQA
@@ -406,6 +420,8 @@ class InstructionSource:
     image_size: int = 64
     max_pairs: int = MAX_PAIRS
 
+    _pack = staticmethod(vqa_sequence)
+
     def __post_init__(self):
         check_image_size(self.image_size)
         if self.task not in INSTRUCTION_DOMAINS:
@@ -417,7 +433,7 @@ class InstructionSource:
     def domain(self) -> str:
         return self.task
 
-    def _triple(self, rng: np.random.Generator):
+    def _example(self, rng: np.random.Generator):
         from datasets_gen.vision_language import SceneConfig, make_scene
 
         while True:
@@ -425,16 +441,6 @@ class InstructionSource:
             ex = instruction_example(self.task, scene, rng)
             if ex is not None:
                 return scene.image, question_ids(ex[0]), ex[1]
-
-    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.SlotArrays]:
-        """``batch_size`` sequences of at most ``seq_len`` slots (unpadded)."""
-        n = min(self.max_pairs, MAX_PAIRS)
-        return [vqa_sequence([self._triple(rng) for _ in range(n)], self.seq_len, self.domain)
-                for _ in range(batch_size)]
-
-    def batch(self, batch_size: int, rng: np.random.Generator) -> TokenBatch:
-        """``sample`` collated into a (batch_size, seq_len) `TokenBatch`."""
-        return seq.collate(self.sample(batch_size, rng), self.seq_len)
 
 
 # ----------------------------------------------------------------------------- few-shot prompts
@@ -458,7 +464,7 @@ def few_shot_prompt(shots: Sequence[tuple[np.ndarray, str]], query: np.ndarray,
 
 
 @dataclass
-class FewShotSource:
+class FewShotSource(_Source):
     """Few-shot sequences (Flamingo): the pairs of one episode each (`few_shot_episode`).
 
     An episode renames colours or shapes with made-up names of the "train" split; its pairs
@@ -482,21 +488,12 @@ class FewShotSource:
     def __post_init__(self):
         check_image_size(self.image_size)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> list[seq.SlotArrays]:
-        """``batch_size`` episodes' sequences of at most ``seq_len`` slots (unpadded)."""
+    def _sequence(self, rng: np.random.Generator) -> seq.SlotArrays:
+        """The pairs of one random episode."""
         from datasets_gen.vision_language import few_shot_episode
 
-        out = []
-        for _ in range(batch_size):
-            ep = few_shot_episode(int(rng.integers(2 ** 62)), "train", self.max_shots, self.ways,
-                                  self.image_size)
-            pairs = [(p.image, p.text) for p in ep.shots + [ep.query]]
-            out.append(few_shot_sequence(pairs, self.seq_len, self.domain))
-        return out
-
-    def batch(self, batch_size: int, rng: np.random.Generator) -> TokenBatch:
-        """``sample`` collated into a (batch_size, seq_len) `TokenBatch`."""
-        return seq.collate(self.sample(batch_size, rng), self.seq_len)
+        ep = few_shot_episode(int(rng.integers(2 ** 62)), "train", self.max_shots, self.ways, self.image_size)
+        return few_shot_sequence([(p.image, p.text) for p in ep.shots + [ep.query]], self.seq_len, self.domain)
 
 
 # ----------------------------------------------------------------------------- config
