@@ -245,6 +245,8 @@ def blind_baselines(num_scenes: int = 50, questions_per_scene: int = 2, image_si
 
 def report_section(metrics: dict) -> tuple[str, str]:
     """``(title, Markdown)`` for `eval.report.write_report(extra_sections=[...])`."""
+    from eval.vl_tasks import accuracy_row, report_rows, table_row
+
     blind = metrics.get("blind", {})
     rows = ["| task | metric | Gato | image-blind baseline | n |", "| --- | --- | --- | --- | --- |"]
     for task in ("captioning", "instruct-caption"):
@@ -252,19 +254,15 @@ def report_section(metrics: dict) -> tuple[str, str]:
             continue
         c, b = metrics[task], blind.get("captioning", {})
         for key, name in (("bleu4", "BLEU-4"), ("cider", "CIDEr-D")):
-            base = f"{b[key]:.3f}" if key in b else "-"
-            rows.append(f"| {task} (held-out) | {name} | {c[key]:.3f} | {base} | {int(c['captions'])} |")
+            rows.append(table_row(f"{task} (held-out)", name, f"{c[key]:.3f}", f"{b[key]:.3f}" if key in b else "-",
+                                  c["captions"]))
     if "vqa" in metrics:
-        v, b = metrics["vqa"], blind.get("vqa", {})
-        base = f"{100 * b['vqa_accuracy']:.1f}%" if b else "-"
-        rows.append(f"| VQA (held-out) | accuracy | {100 * v['vqa_accuracy']:.1f}% | {base} | "
-                    f"{int(v['vqa_questions'])} |")
+        rows.append(accuracy_row("VQA (held-out)", "accuracy", metrics["vqa"], blind.get("vqa", {}),
+                                 "vqa_accuracy", "vqa_questions"))
     if "text" in metrics:
         t = metrics["text"]
-        rows.append(f"| text ({t.get('source', '?')} held-out) | perplexity / token | "
-                    f"{t['text_perplexity']:.1f} | - | {int(t['text_tokens'])} |")
-    from eval.vl_tasks import report_rows
-
+        rows.append(table_row(f"text ({t.get('source', '?')} held-out)", "perplexity / token",
+                              f"{t['text_perplexity']:.1f}", "-", t["text_tokens"]))
     rows += report_rows(metrics)
     samples = []
     for key in ("captioning", "instruct-caption", "vqa", "grounding"):

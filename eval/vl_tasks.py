@@ -192,23 +192,32 @@ def evaluate_few_shot(model, shot_counts: Sequence[int] = (0, 2, 4, 8), episodes
     return out
 
 
+def table_row(task: str, metric: str, value: str, baseline: str, n: float) -> str:
+    """One row of `eval.language.report_section`'s table, ``| task | metric | Gato | image-blind
+    baseline | n |``, for these tasks and for captioning, VQA and text alike."""
+    return f"| {task} | {metric} | {value} | {baseline} | {int(n)} |"
+
+
+def accuracy_row(task: str, metric: str, result: dict, baseline: dict, key: str, count: str) -> str:
+    """The row of an accuracy ``result[key]`` in %, against the baseline's ``baseline[key]`` ("-"
+    when no baseline ran), over ``result[count]`` examples."""
+    base = f"{100 * baseline[key]:.1f}%" if baseline else "-"
+    return table_row(task, metric, f"{100 * result[key]:.1f}%", base, result[count])
+
+
 def report_rows(metrics: dict) -> list[str]:
     """Rows of `eval.language.report_section`'s table for these tasks (empty when none ran)."""
     blind = metrics.get("blind", {})
     rows = []
     if "grounding" in metrics:
-        g, b = metrics["grounding"], blind.get("grounding", {})
-        base = f"{100 * b['grounding_accuracy']:.1f}%" if b else "-"
-        rows.append(f"| grounding (held-out) | accuracy at IoU >= 0.5 | {100 * g['grounding_accuracy']:.1f}% | "
-                    f"{base} | {int(g['grounding_examples'])} |")
+        rows.append(accuracy_row("grounding (held-out)", "accuracy at IoU >= 0.5", metrics["grounding"],
+                                 blind.get("grounding", {}), "grounding_accuracy", "grounding_examples"))
     if "matching" in metrics:
-        m, b = metrics["matching"], blind.get("matching", {})
-        base = f"{100 * b['matching_accuracy']:.1f}%" if b else "-"
-        rows.append(f"| image-text matching (held-out) | accuracy | {100 * m['matching_accuracy']:.1f}% | "
-                    f"{base} | {int(m['matching_examples'])} |")
+        rows.append(accuracy_row("image-text matching (held-out)", "accuracy", metrics["matching"],
+                                 blind.get("matching", {}), "matching_accuracy", "matching_examples"))
     if "few-shot" in metrics:
         f = metrics["few-shot"]
         for k, v in f["shots"].items():
-            rows.append(f"| few-shot, {k} shots ({f['ways']}-way, held-out names) | accuracy | "
-                        f"{100 * v['accuracy']:.1f}% | chance {100 * f['chance']:.0f}% | {int(v['episodes'])} |")
+            rows.append(table_row(f"few-shot, {k} shots ({f['ways']}-way, held-out names)", "accuracy",
+                                  f"{100 * v['accuracy']:.1f}%", f"chance {100 * f['chance']:.0f}%", v["episodes"]))
     return rows
