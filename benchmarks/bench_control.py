@@ -33,6 +33,7 @@ import time
 
 import numpy as np
 import torch
+from _common import json_path, write_json
 
 OBS_TOKENS, ACTION_TOKENS = 40, 4  # the GPU step of the anchor: 40 observation + 4 action tokens
 
@@ -271,10 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = run_gpu(args) if args.gpu else run_cpu(args)
     meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "torch": torch.__version__, "machine": platform.machine(),
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None, "threads": args.threads}
-    out = args.out or (os.path.join(os.environ["OUT"], "bench_control.json") if os.environ.get("OUT") else None)
+    out = json_path(args.out, "bench_control.json")
     if out:
-        with open(out, "w") as f:
-            json.dump({"meta": meta, "rows": rows}, f, indent=1)
+        write_json(out, {"meta": meta, "rows": rows})
     return 0
 
 

@@ -47,7 +47,6 @@ stored beside every row.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -57,6 +56,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from _common import json_path, write_json
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -385,10 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "torch": torch.__version__, "machine": platform.machine(),
             "cpus": os.cpu_count(), "threads": args.threads, "config": args.config, "images": args.images,
             "loadavg_before": [round(x, 2) for x in load0], "loadavg_after": [round(x, 2) for x in load1]}
-    out = args.out or (os.path.join(os.environ["OUT"], "bench_policy_step.json") if os.environ.get("OUT") else None)
+    out = json_path(args.out, "bench_policy_step.json")
     if out:
-        with open(out, "w") as f:
-            json.dump({"meta": meta, "rows": rows}, f, indent=1)
+        write_json(out, {"meta": meta, "rows": rows})
     return 0
 
 

@@ -16,12 +16,12 @@ Returns over a short prefix of an episode are a budget *curve*, not the task's s
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
 import numpy as np
+from _common import write_json
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -105,8 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {row['task']} | {row['policy']} | {row['steps']} | {row['return']} | {row['steps_per_s']} | "
                   f"{row['ms_per_step']} | {row['sim_steps_per_step']} |", flush=True)
     if a.json:
-        with open(a.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        write_json(a.json, rows)
     return 0
 
 

@@ -34,6 +34,7 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from _common import write_json
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from gato.batch import TokenBatch  # noqa: E402
@@ -223,9 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         args.length = args.length or 256
     rows = gpu(args) if args.gpu else cpu(args)
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "bench_train.json"), "w") as f:
-            json.dump({"args": vars(args), "rows": rows, "date": time.strftime("%Y-%m-%d")}, f, indent=1)
+        write_json(os.path.join(args.out, "bench_train.json"),
+                   {"args": vars(args), "rows": rows, "date": time.strftime("%Y-%m-%d")})
     return 0
 
 

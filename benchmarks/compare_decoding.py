@@ -14,12 +14,12 @@ Results are cached per (task, mode) under ``--out``, so a stopped run resumes.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 
 import torch
+from _common import write_json
 
 from envs import domain_of
 from eval.evaluate import EvalConfig, evaluate, write_eval_report
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {task_id} | " + " | ".join(cells.get(m, "-") for m in DECODING_MODES) + " |")
     print(f"\nexpert-normalized %, 95% interval over episodes; checkpoint step {loaded.step}; "
           f"load average {os.getloadavg()[0]:.1f}; wrote {paths['json']}")
-    (out / "table.json").write_text(json.dumps(rows, indent=1))
+    write_json(out / "table.json", rows)
     return 0
 
 
