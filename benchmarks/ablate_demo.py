@@ -16,7 +16,8 @@ averaged over targets instead of sequences), ``text-targets`` (the BabyAI missio
 ``multiway`` (modality experts: a feed-forward expert per modality in every block),
 ``blind-actions`` / ``action-inputs`` (action slots feed no token / their token to the trunk),
 ``fourier`` / ``blind-fourier`` (continuous-value rows start as Fourier features of the bin),
-``value-features`` (continuous-value rows are free rows plus a shared map of the bin's features).
+``value-features`` (continuous-value rows are free rows plus a shared map of the bin's features),
+``ema`` / ``value-features-ema`` (evaluated on the average of the weights, ``--ema-decay 0.99``).
 
     python benchmarks/ablate_demo.py [--minutes 8] [--variants full no-positions] [--tasks ...]
 
@@ -57,6 +58,8 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "blind-fourier": ({"action_token_inputs": False, "value_embedding_init": "fourier"}, {}),
     "fourier": ({"value_embedding_init": "fourier"}, {}),
     "value-features": ({"value_features": 32}, {}),
+    "ema": ({}, {"ema_decay": 0.99}),
+    "value-features-ema": ({"value_features": 32}, {"ema_decay": 0.99}),
     "episode-starts": ({}, {"episode_start_prob": 0.5}),
 }
 

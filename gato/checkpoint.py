@@ -3,7 +3,8 @@
 Layout of a run directory::
 
     RUN/checkpoints/step-00000200/
-        model.safetensors      weights (shared embedding stored once)
+        model.safetensors      weights (shared embedding stored once; with --ema-decay, their average)
+        train_weights.safetensors  with --ema-decay only: the raw weights a resumed run continues from
         config.json            the GatoConfig
         train_config.json      the trainer's Config (free-form dict; absent for bare saves)
         state.json             {"step": ..., plus what the trainer adds}
@@ -47,7 +48,11 @@ from policies.trust import SUMS, ManifestError, check_file, fsync_dir, fsync_fil
 
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"
-REQUIRED = ("model.safetensors", "config.json", "state.json")
+MODEL_WEIGHTS = "model.safetensors"
+"""The weights a policy and `gato eval` load (with ``ema_decay``, the trainer's average)."""
+TRAIN_WEIGHTS = "train_weights.safetensors"
+"""With ``ema_decay``: the raw weights a resumed run continues from (absent otherwise)."""
+REQUIRED = (MODEL_WEIGHTS, "config.json", "state.json")
 """Files every checkpoint holds (and its ``SHA256SUMS`` must list)."""
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
@@ -124,9 +129,10 @@ def begin(run_dir: str | Path, step: int) -> Path:
     return tmp
 
 
-def write_model(ckpt: Path, model: GatoModel, config: GatoConfig) -> None:
+def write_model(ckpt: Path, model: GatoModel, config: GatoConfig, name: str = "model.safetensors") -> None:
+    """``model``'s weights to ``ckpt/name`` and its config to ``config.json``."""
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(ckpt / "model.safetensors"), metadata={"config": config.name})
+    save_file(state, str(ckpt / name), metadata={"config": config.name})
     write_json(ckpt / "config.json", dataclasses.asdict(config))
 
 
@@ -357,13 +363,14 @@ def check_fingerprints(ckpt: Path, state: dict[str, Any], now: list[float]) -> N
                                      "recorded when they were saved")
 
 
-def load_weights(ckpt: Path, model: GatoModel) -> None:
-    """Load ``model.safetensors`` into ``model``, refusing another config or vocabulary."""
+def load_weights(ckpt: Path, model: GatoModel, name: str = "model.safetensors") -> None:
+    """Load ``ckpt/name`` (``model.safetensors`` or ``TRAIN_WEIGHTS``) into ``model``, refusing
+    another config or vocabulary."""
     check_config(read_config(ckpt), model.config, ckpt)
     try:
-        weights = load_file(str(ckpt / "model.safetensors"))
+        weights = load_file(str(ckpt / name))
     except Exception as e:  # SafetensorError, OSError, ...: any unreadable file
-        raise CorruptCheckpointError(f"{ckpt / 'model.safetensors'} is unreadable ({type(e).__name__}: {e})") from e
+        raise CorruptCheckpointError(f"{ckpt / name} is unreadable ({type(e).__name__}: {e})") from e
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     bad = [f"{k}: {tuple(v.shape)} vs {shapes.get(k)}" for k, v in weights.items() if shapes.get(k) != tuple(v.shape)]
     if bad or set(weights) != set(shapes):

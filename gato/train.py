@@ -27,6 +27,7 @@ observations (a BabyAI mission) is a target only with ``--observation-text-targe
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -81,6 +82,14 @@ class Config:
     """AdamW epsilon."""
     grad_clip: float = 1.0
     """Global gradient-norm clip."""
+    ema_decay: float = 0.0
+    """**[project choice]** 0: off. Otherwise keep an exponential moving average of the weights
+    (per step ``ema <- d ema + (1 - d) w`` with ``d = min(ema_decay, (1 + t) / (10 + t))``, so the
+    first steps do not drag the average towards the initial weights). A checkpoint's
+    ``model.safetensors``, the weights `gato eval` and the policy load, then holds the average,
+    and ``train_weights.safetensors`` the raw weights a resumed run continues from. The average
+    of the last ~1 / (1 - d) steps smooths out the step-to-step jitter of the final weights, which a
+    closed-loop policy feels more than the loss does."""
     time_budget: float | None = None
     """Seconds of training (wall clock, over all resumes); the schedule follows the share of it spent
     and training ends when it is spent (``steps`` is then a cap). None: the schedule follows ``steps``."""
@@ -240,9 +249,40 @@ def replica_fingerprints(model: GatoModel, d: Dist) -> list[float]:
     return [x.item() for x in everyone]
 
 
+class WeightAverage:
+    """The exponential moving average of a model's parameters (``Config.ema_decay``)."""
+
+    def __init__(self, model: GatoModel, decay: float):
+        self.decay = decay
+        self.params = [p.detach().clone() for p in model.parameters()]
+
+    def update(self, model: GatoModel, step: int) -> None:
+        """Fold in the weights after update ``step`` (0-based)."""
+        d = min(self.decay, (1 + step) / (10 + step))
+        torch._foreach_lerp_(self.params, [p.detach() for p in model.parameters()], 1.0 - d)
+
+    def load(self, model: GatoModel) -> None:
+        """Start the average from ``model``'s current parameters (those of a resumed average)."""
+        torch._foreach_copy_(self.params, [p.detach() for p in model.parameters()])
+
+    @contextlib.contextmanager
+    def applied(self, model: GatoModel):
+        """Inside the block ``model`` holds the averaged weights; its own come back after."""
+        params = [p.detach() for p in model.parameters()]
+        own = [p.clone() for p in params]
+        torch._foreach_copy_(params, self.params)
+        try:
+            yield model
+        finally:
+            torch._foreach_copy_(params, own)
+
+
 def save_checkpoint(cfg: Config, d: Dist, model: GatoModel, optimizer: torch.optim.Optimizer, step: int,
-                    train_seconds: float = 0.0) -> None:
-    """All processes write their RNG state; process 0 writes weights and optimizer, then commits."""
+                    train_seconds: float = 0.0, average: WeightAverage | None = None) -> None:
+    """All processes write their RNG state; process 0 writes weights and optimizer, then commits.
+
+    With ``average`` (``ema_decay``), ``model.safetensors`` holds the averaged weights and
+    ``train_weights.safetensors`` the raw ones."""
     fingerprints = replica_fingerprints(model, d)
     if len(set(fingerprints)) != 1:
         raise RuntimeError(f"step {step}: parameters differ across processes {fingerprints}")
@@ -255,7 +295,12 @@ def save_checkpoint(cfg: Config, d: Dist, model: GatoModel, optimizer: torch.opt
     if d.world > 1:
         dist.barrier()
     if d.main:
-        checkpoint.write_model(ckpt, model, model.config)
+        if average is None:
+            checkpoint.write_model(ckpt, model, model.config)
+        else:
+            checkpoint.write_model(ckpt, model, model.config, name=checkpoint.TRAIN_WEIGHTS)
+            with average.applied(model):
+                checkpoint.write_model(ckpt, model, model.config)
         torch.save(optimizer.state_dict(), ckpt / "optimizer.pt")
         checkpoint.write_json(ckpt / "train_config.json", dataclasses.asdict(cfg))
         checkpoint.write_json(ckpt / "state.json", {"step": step, "world_size": d.world, "train_seconds": train_seconds,
@@ -338,8 +383,13 @@ def train(cfg: Config) -> dict[str, float]:
     start_step, seconds_before = 0, 0.0
     # the newest checkpoint whose files match its SHA256SUMS (a corrupt `latest` is named and skipped)
     resume = checkpoint.resume_point(cfg.out, quarantine=d.main)
+    average = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay else None
     if resume is not None:
-        checkpoint.load_weights(resume, model)
+        checkpoint.load_weights(resume, model)  # model.safetensors: the average, if the run kept one
+        if average is not None:
+            average.load(model)
+        if (resume / checkpoint.TRAIN_WEIGHTS).is_file():  # the raw weights training continues from
+            checkpoint.load_weights(resume, model, name=checkpoint.TRAIN_WEIGHTS)
         resume_state = checkpoint.read_state(resume)
         checkpoint.check_fingerprints(resume, resume_state, replica_fingerprints(model, d))
         checkpoint.load_optimizer(resume, optimizer, d.device)
@@ -412,6 +462,8 @@ def train(cfg: Config) -> dict[str, float]:
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
+            if average is not None:
+                average.update(model, step)
 
             metrics["grad_norm"] = grad_norm
             sums += torch.stack([metrics[k].detach().float() if k in metrics else torch.zeros((), device=d.device)
@@ -447,7 +499,7 @@ def train(cfg: Config) -> dict[str, float]:
                 dist.all_reduce(flags, op=dist.ReduceOp.MAX)  # every process acts at the same step
                 out_of_time, timed = bool(flags[0]), bool(flags[1])
             if done % cfg.checkpoint_every == 0 or done == cfg.steps or out_of_time or timed:
-                save_checkpoint(cfg, d, model, optimizer, done, train_seconds())
+                save_checkpoint(cfg, d, model, optimizer, done, train_seconds(), average)
                 while next_timed_checkpoint <= train_seconds():
                     next_timed_checkpoint += 60 * cfg.checkpoint_minutes
             if out_of_time:
@@ -502,6 +554,8 @@ def check_config(cfg: Config) -> Config:
     in_range(cfg.prompt_prob, 0.0, 1.0, "--prompt-prob")
     in_range(cfg.episode_start_prob, 0.0, 1.0, "--episode-start-prob")
     in_range(cfg.min_lr_ratio, 0.0, 1.0, "--min-lr-ratio")
+    if not 0.0 <= cfg.ema_decay < 1.0:
+        raise UsageError(f"--ema-decay {cfg.ema_decay}: must be in [0, 1) (0: off; 0.99 averages ~100 steps)")
     for i, beta in enumerate(cfg.betas):
         if not 0.0 <= beta < 1.0:
             raise UsageError(f"--betas {' '.join(map(str, cfg.betas))}: each must be in [0, 1)")

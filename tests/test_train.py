@@ -109,6 +109,55 @@ def test_killed_run_resumes_to_the_same_loss_curve(tmp_path, monkeypatch):
         assert torch.equal(p, q), n
 
 
+def test_weight_average_folds_in_each_step_with_its_warm_up():
+    """ema <- d ema + (1 - d) w with d = min(decay, (1 + t) / (10 + t)): 0.1 at step 0, 0.5 by step 8."""
+    from gato.train import WeightAverage
+
+    model = GatoModel(get_config("gato-tiny"))
+    p = next(model.parameters())
+    with torch.no_grad():
+        p.fill_(1.0)
+        average = WeightAverage(model, decay=0.5)
+        p.fill_(3.0)
+        average.update(model, step=0)  # d = 0.1: 0.1 * 1 + 0.9 * 3
+        assert torch.allclose(average.params[0], torch.full_like(p, 2.8))
+        p.fill_(0.0)
+        average.update(model, step=8)  # d = min(0.5, 9 / 18) = 0.5
+        assert torch.allclose(average.params[0], torch.full_like(p, 1.4))
+    with average.applied(model):
+        assert torch.allclose(p, torch.full_like(p, 1.4))
+    assert torch.equal(p, torch.zeros_like(p))  # its own weights are back
+
+
+def test_run_with_weight_average_saves_both_and_resumes_exactly(tmp_path, monkeypatch):
+    """--ema-decay: model.safetensors holds the average (what `load` gives the policy), the raw
+    weights go beside it, and a run killed at step 5 resumes to the same average and weights."""
+    train(tiny_train_config(tmp_path / "straight", ema_decay=0.9))
+    forward, calls = GatoModel.forward, {"n": 0}
+
+    def dies_at_step_5(self, batch, **kw):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt("killed")
+        return forward(self, batch, **kw)
+
+    monkeypatch.setattr(GatoModel, "forward", dies_at_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_train_config(tmp_path / "killed", ema_decay=0.9))
+    monkeypatch.setattr(GatoModel, "forward", forward)
+    train(tiny_train_config(tmp_path / "killed", ema_decay=0.9))
+    from safetensors.torch import load_file
+
+    for name in (checkpoint.MODEL_WEIGHTS, checkpoint.TRAIN_WEIGHTS):
+        a, b = (load_file(str(checkpoint.latest(tmp_path / r) / name)) for r in ("straight", "killed"))
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    ckpt = checkpoint.latest(tmp_path / "straight")
+    average, raw = load_file(str(ckpt / checkpoint.MODEL_WEIGHTS)), load_file(str(ckpt / checkpoint.TRAIN_WEIGHTS))
+    assert not torch.equal(average["blocks.0.attn.qkv.weight"], raw["blocks.0.attn.qkv.weight"])
+    loaded = checkpoint.load(tmp_path / "straight").model.state_dict()
+    assert torch.equal(loaded["blocks.0.attn.qkv.weight"], average["blocks.0.attn.qkv.weight"])
+
+
 def test_nan_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
     calls = {"n": 0}
     forward = GatoModel.forward
