@@ -19,7 +19,7 @@ averaged over targets instead of sequences), ``text-targets`` (the BabyAI missio
 ``value-features`` (continuous-value rows are free rows plus a shared map of the bin's features),
 ``ema`` / ``value-features-ema`` (evaluated on the average of the weights, ``--ema-decay 0.99``).
 
-    python benchmarks/ablate_demo.py [--minutes 8] [--variants full no-positions] [--tasks ...]
+    python benchmarks/ablate_demo.py [--minutes 8] [--variants full no-positions] [--seeds 0 1 2] [--tasks ...]
 
 Each variant's run and evaluation are cached under ``--out``; a stopped run resumes.
 """
@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from envs import domain_of
+from envs.atomic import atomic_write_json
 from eval.evaluate import EvalConfig, evaluate, write_eval_report
 from gato import checkpoint
 from gato import data as gdata
@@ -90,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=DemoConfig.data, help="the demo datasets, one per task")
     ap.add_argument("--episodes", type=int, default=20)
     ap.add_argument("--loss-batches", type=int, default=24)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0],
+                    help="training seeds; each variant trains once per seed (run NAME, or NAME-seedS for S != 0)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="runs/ablate")
     args = ap.parse_args(argv)
@@ -103,14 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     weights = train_weights(demo, datasets)
     torch.set_num_threads(args.threads)
     base = get_config(demo.config)
-    rows = {}
-    for name in args.variants:
-        model_changes, train_changes = VARIANTS[name]
-        config_name = f"{base.name}/{name}"
+    table = Path(args.out) / "ablation.json"  # rows of earlier invocations stay
+    rows = json.loads(table.read_text()) if table.exists() else {}
+    for variant, seed in [(v, s) for v in args.variants for s in args.seeds]:
+        model_changes, train_changes = VARIANTS[variant]
+        config_name = f"{base.name}/{variant}"
         CONFIGS[config_name] = dataclasses.replace(base, name=config_name, **model_changes)
+        name = variant if seed == 0 else f"{variant}-seed{seed}"
         run = Path(args.out) / name
         t0 = time.perf_counter()
-        train(TrainConfig(data=tuple(data), out=str(run), config=config_name, steps=10**9, seed=0,
+        train(TrainConfig(data=tuple(data), out=str(run), config=config_name, steps=10**9, seed=seed,
                           batch_size=demo.batch_size, lr=demo.lr, time_budget=60 * args.minutes,
                           checkpoint_every=10**9, checkpoint_minutes=2.0, log_every=20, domain_weights=weights,
                           threads=args.threads, tensorboard=False, progress=False, **train_changes))
@@ -138,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                       "at_least_half": int(sum(s[0] >= 0.5 for s in scores.values())),
                       "minutes": round((time.perf_counter() - t0) / 60, 1)}
         print(f"{name}: {rows[name]}", flush=True)
-        (Path(args.out) / "ablation.json").write_text(json.dumps(rows, indent=1))
+        atomic_write_json(table, rows)
 
     domains = sorted({d for r in rows.values() for d in r["held_out_loss"]})
     tasks = sorted({t for r in rows.values() for t in r["normalized"]})

@@ -62,6 +62,36 @@ ACTION_NOISE = {"dmc": 0.3}
 EVAL_EPISODES = {"babyai": 100}
 
 
+def idle_cores(seconds: float = 0.5, stat: str = "/proc/stat") -> int:
+    """Cores that other processes leave free, from ``/proc/stat`` over ``seconds``: the share of CPU
+    time that was idle, waiting on I/O or spent at a nice level (niced work yields to ours) times
+    the cores, rounded, at least 1. ``os.cpu_count()`` where ``/proc/stat`` does not exist."""
+    cores = os.cpu_count() or 1
+
+    def snapshot() -> tuple[int, int]:
+        with open(stat) as f:  # "cpu  user nice system idle iowait irq softirq steal ..."
+            user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in f.readline().split()[1:9])
+        return nice + idle + iowait, user + nice + system + idle + iowait + irq + softirq + steal
+
+    try:
+        free0, total0 = snapshot()
+        time.sleep(seconds)
+        free1, total1 = snapshot()
+    except (OSError, ValueError):
+        return cores
+    return max(1, min(cores, round(cores * (free1 - free0) / max(1, total1 - total0))))
+
+
+def stage_threads(cfg: DemoConfig, stage: str, log=None) -> int:
+    """``cfg.threads``, or the idle cores now (logged with the stage's name)."""
+    if cfg.threads is not None:
+        return cfg.threads
+    threads = idle_cores()
+    if log is not None:
+        log(f"{stage}: {threads} thread{'s' * (threads > 1)} ({threads} of {os.cpu_count()} cores idle)")
+    return threads
+
+
 def log_line(message: str) -> None:
     """A stage's progress line, on stderr (the report tables go to stdout)."""
     print(message, file=sys.stderr, flush=True)
@@ -158,8 +188,11 @@ class DemoConfig:
     atari_eval_steps: int = 2000
     """Cap on Atari evaluation episodes (agent steps), so that a policy that never serves (FIRE) cannot
     run the 27,000-step time limit; a cut episode scores what it scored until then (report says so)."""
-    threads: int = 2
-    """torch CPU threads for training and evaluation."""
+    threads: int | None = None
+    """torch CPU threads for data, training and evaluation; None: the cores that no other process
+    keeps busy when each stage starts (`idle_cores`): both on an idle 2-core machine, one when
+    another process holds a core (two threads that share a core with a third process wait on each
+    other at every operation, docs/results.md "The demo with one core loaded")."""
     slide: str = "reprefill"
     """Context sliding of the Gato policy: reprefill or drop."""
     smoke: bool = False
@@ -228,7 +261,8 @@ def generate_config(cfg: DemoConfig, task_id: str, episodes: int, shard: int, no
     """The `gato generate` config of one task's dataset (``dataset_plan``'s row)."""
     from datasets_gen.generate import Config as GenConfig
 
-    workers = max(1, min(cfg.threads, episodes // shard))
+    # processes that do not wait on each other: all cores even when some are busy
+    workers = max(1, min(cfg.threads or os.cpu_count() or 1, episodes // shard))
     return GenConfig(task=task_id, policy="expert", episodes=episodes, out=os.path.join(data_root(cfg), task_id),
                      shard_size=shard, max_steps=cfg.max_steps, workers=workers, action_noise=noise)
 
@@ -308,8 +342,9 @@ def train_model(cfg: DemoConfig, datasets: dict[str, str], seconds: float, log=l
     else:
         schedule = ["--steps", str(10**9), "--time-budget", f"{budget:.1f}", "--checkpoint-every", str(10**9),
                     "--checkpoint-minutes", "2", "--log-every", "20"]
+    threads = stage_threads(cfg, "train", log)
     cmd = [sys.executable, "-m", "gato.train", "--data", *data, "--out", str(run), "--config", cfg.config,
-           *schedule, "--batch-size", str(cfg.batch_size), "--threads", str(cfg.threads),
+           *schedule, "--batch-size", str(cfg.batch_size), "--threads", str(threads),
            "--no-progress", "--no-tensorboard"]
     if weights:
         cmd += ["--domain-weights", *[x for k, v in weights.items() for x in (k, str(v))]]
@@ -318,7 +353,7 @@ def train_model(cfg: DemoConfig, datasets: dict[str, str], seconds: float, log=l
     if cfg.episode_start_prob:
         cmd += ["--episode-start-prob", str(cfg.episode_start_prob)]
     log(f"train: {budget / 60:.1f} min of training: {' '.join(cmd[1:])}")
-    env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     with open(Path(cfg.out) / "train.log", "a") as logf:
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env)
         try:
@@ -341,7 +376,7 @@ def evaluate_model(cfg: DemoConfig, run: Path, datasets: dict[str, str], log=log
     from eval.evaluate import EvalConfig, evaluate
     from gato import checkpoint
 
-    torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(stage_threads(cfg, "eval", log))
     loaded = checkpoint.load(run)
     cache_dir = Path(cfg.out) / "eval"
     cache_dir.mkdir(parents=True, exist_ok=True)

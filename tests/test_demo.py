@@ -34,6 +34,26 @@ def test_smoke_demo_end_to_end_and_rerun_resumes(tmp_path, capsys):
     assert "tasks at >= 50% of expert" in printed.out and "(cached)" not in printed.out  # results: stdout
 
 
+def test_idle_cores_counts_the_free_share_of_cpu_time(tmp_path, monkeypatch):
+    """Between two reads of /proc/stat: 4 cores, 300 of 400 ticks idle -> 3; nice time counts as
+    free (niced work yields); a machine with every core busy still gets 1 thread."""
+    import gato.demo as demo
+
+    stat = tmp_path / "stat"
+    monkeypatch.setattr(demo.os, "cpu_count", lambda: 4)
+
+    def cores(before: str, after: str) -> int:
+        stat.write_text(f"cpu  {before} 0 0\ncpu0 1 2 3\n")
+        monkeypatch.setattr(demo.time, "sleep", lambda s: stat.write_text(f"cpu  {after} 0 0\n"))
+        return demo.idle_cores(stat=str(stat))
+
+    # user nice system idle iowait irq softirq steal
+    assert cores("10 0 10 100 0 0 0 0", "110 0 10 400 0 0 0 0") == 3
+    assert cores("10 0 10 100 0 0 0 0", "110 200 10 200 0 0 0 0") == 3  # 200 nice + 100 idle free
+    assert cores("0 0 0 0 0 0 0 0", "400 0 0 0 0 0 0 0") == 1
+    assert cores("0 0 0 0 0 0 0 0", "200 0 0 150 50 0 0 0") == 2  # idle + iowait: 200 of 400
+
+
 def test_a_reused_dataset_must_match_the_plan(tmp_path):
     """A finished dataset is reused only with the planned episode count and action noise."""
     import pytest
