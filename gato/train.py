@@ -437,9 +437,11 @@ def train(cfg: Config) -> dict[str, float]:
                 lr = learning_rate(step, peak_lr, warmup, cfg.steps, cfg.min_lr_ratio)
             else:
                 spent = train_seconds() / cfg.time_budget
-                if spent >= 1.0:
-                    break
-                lr = learning_rate_at(spent, peak_lr, warmup_fraction, cfg.min_lr_ratio)
+                if spent >= 1.0 and step == start_step:
+                    break  # resumed after the budget was spent: nothing left to train
+                # Past the budget mid-run, this step still runs at the final rate: the end-of-step check
+                # (agreed by every process) stops the run with a checkpoint of the last update.
+                lr = learning_rate_at(min(spent, 1.0), peak_lr, warmup_fraction, cfg.min_lr_ratio)
             for group in optimizer.param_groups:
                 group["lr"] = lr
 

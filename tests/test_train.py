@@ -54,8 +54,33 @@ def test_time_budget_stops_training_and_records_the_seconds(tmp_path, monkeypatc
     assert 1 <= state["step"] < 10
     assert state["train_seconds"] >= 10.0
     with open(tmp_path / "timed" / "metrics.csv") as f:
-        lrs = [float(r["lr"]) for r in csv.DictReader(f)]
+        rows = list(csv.DictReader(f))
+    lrs = [float(r["lr"]) for r in rows]
     assert lrs[-1] < 0.5 * max(lrs)  # the cosine went most of the way down
+    assert int(rows[-1]["step"]) == state["step"]  # the last update is in the last checkpoint
+
+
+def test_budget_spent_while_the_next_batch_is_built_still_checkpoints_the_last_update(tmp_path, monkeypatch):
+    """The clock jumps past the budget between one step's end-of-step check and the next step's
+    start (while its batch is built): the run stops there without training on, and the final
+    checkpoint holds every update made (the demo once evaluated a checkpoint 67 steps old)."""
+    import gato.train as gt
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(gt.time, "perf_counter", lambda: clock["t"])
+    batches = gt.data.step_batches
+
+    def slow_batches(*args, **kw):
+        for i, batch in enumerate(batches(*args, **kw)):
+            clock["t"] += 3.0 if i == 4 else 0.1  # building batch 4 takes the rest of the budget
+            yield batch
+
+    monkeypatch.setattr(gt.data, "step_batches", slow_batches)
+    train(tiny_train_config(tmp_path / "run", steps=1000, checkpoint_every=1000, time_budget=2.0, log_every=1))
+    state = checkpoint.read_state(checkpoint.latest(tmp_path / "run"))
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f)]
+    assert steps[-1] == state["step"] == 5  # steps 1-4 in budget; step 5's batch came late, it ran and was kept
 
 
 def test_observation_text_is_a_target_only_when_asked():
