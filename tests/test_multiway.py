@@ -15,7 +15,7 @@ from gato.policy import GatoPolicy
 from gato.train import train
 from test_gato_policy import TASK, observations, prompt_for, record_logits, run
 from test_model import _slots, random_batch
-from tiny import tiny_model, tiny_train_config
+from tiny import killed_at_forward, tiny_model, tiny_train_config
 
 TEXT, IMAGE, CONTROL = range(3)
 
@@ -193,21 +193,10 @@ def tiny_multiway(monkeypatch):
     return "gato-tiny-multiway"
 
 
-def test_killed_multiway_run_resumes_to_the_same_weights(tmp_path, monkeypatch, tiny_multiway):
+def test_killed_multiway_run_resumes_to_the_same_weights(tmp_path, tiny_multiway):
     train(tiny_train_config(tmp_path / "straight", config=tiny_multiway))
-    calls = {"n": 0}
-    forward = GatoModel.forward
-
-    def dies_at_step_5(self, batch, **kw):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt("killed")
-        return forward(self, batch, **kw)
-
-    monkeypatch.setattr(GatoModel, "forward", dies_at_step_5)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_at_forward(5), pytest.raises(KeyboardInterrupt):
         train(tiny_train_config(tmp_path / "killed", config=tiny_multiway))
-    monkeypatch.setattr(GatoModel, "forward", forward)
     train(tiny_train_config(tmp_path / "killed", config=tiny_multiway))  # resumes from step 4
     a = checkpoint.load(tmp_path / "straight")
     b = checkpoint.load(tmp_path / "killed")

@@ -15,7 +15,7 @@ from gato import checkpoint, data
 from gato.configs import get_config
 from gato.model import GatoModel
 from gato.train import NonFiniteLoss, learning_rate, learning_rate_at, make_optimizer, train
-from tiny import tiny_train_config
+from tiny import killed_at_forward, tiny_train_config
 
 def losses(run) -> list[tuple[int, str, str, str]]:
     with open(f"{run}/metrics.csv") as f:
@@ -107,23 +107,11 @@ def test_weight_decay_only_on_linear_and_conv_weights():
     assert opt.param_groups[0]["weight_decay"] == 0.1 and opt.param_groups[1]["weight_decay"] == 0.0
 
 
-def test_killed_run_resumes_to_the_same_loss_curve(tmp_path, monkeypatch):
+def test_killed_run_resumes_to_the_same_loss_curve(tmp_path):
     train(tiny_train_config(tmp_path / "straight"))
-
-    calls = {"n": 0}
-    forward = GatoModel.forward
-
-    def dies_at_step_5(self, batch, **kw):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt("killed")
-        return forward(self, batch, **kw)
-
-    monkeypatch.setattr(GatoModel, "forward", dies_at_step_5)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_at_forward(5), pytest.raises(KeyboardInterrupt):
         train(tiny_train_config(tmp_path / "killed"))
     assert [r[0] for r in losses(tmp_path / "killed")] == [1, 2, 3, 4]
-    monkeypatch.setattr(GatoModel, "forward", forward)
     train(tiny_train_config(tmp_path / "killed"))  # the same command again: resumes from step 4
 
     assert losses(tmp_path / "killed") == losses(tmp_path / "straight")
@@ -154,22 +142,12 @@ def test_weight_average_folds_in_each_step_with_its_warm_up():
     assert torch.equal(p, torch.zeros_like(p))  # its own weights are back
 
 
-def test_run_with_weight_average_saves_both_and_resumes_exactly(tmp_path, monkeypatch):
+def test_run_with_weight_average_saves_both_and_resumes_exactly(tmp_path):
     """--ema-decay: model.safetensors holds the average (what `load` gives the policy), the raw
     weights go beside it, and a run killed at step 5 resumes to the same average and weights."""
     train(tiny_train_config(tmp_path / "straight", ema_decay=0.9))
-    forward, calls = GatoModel.forward, {"n": 0}
-
-    def dies_at_step_5(self, batch, **kw):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt("killed")
-        return forward(self, batch, **kw)
-
-    monkeypatch.setattr(GatoModel, "forward", dies_at_step_5)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_at_forward(5), pytest.raises(KeyboardInterrupt):
         train(tiny_train_config(tmp_path / "killed", ema_decay=0.9))
-    monkeypatch.setattr(GatoModel, "forward", forward)
     train(tiny_train_config(tmp_path / "killed", ema_decay=0.9))
     from safetensors.torch import load_file
 

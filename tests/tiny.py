@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any
 
@@ -48,3 +49,22 @@ def tiny_train_config(out: Any, **kw: Any) -> TrainConfig:
                 log_every=1, checkpoint_every=2, tensorboard=False, progress=False, threads=1)
     base.update(kw)
     return TrainConfig(**base)
+
+
+@contextlib.contextmanager
+def killed_at_forward(n: int = 5):
+    """Inside the block the ``n``-th `GatoModel.forward` call raises KeyboardInterrupt, as a training
+    run killed during step ``n`` (its checkpoints so far stay); the real forward is back after."""
+    forward, calls = GatoModel.forward, {"n": 0}
+
+    def dies(self, batch, **kw):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt("killed")
+        return forward(self, batch, **kw)
+
+    GatoModel.forward = dies
+    try:
+        yield
+    finally:
+        GatoModel.forward = forward
