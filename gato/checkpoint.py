@@ -99,7 +99,7 @@ def latest(run_dir: str | Path) -> Path | None:
     ``run_dir`` may also be a checkpoint directory itself (one holding ``config.json``).
     """
     run_dir = Path(run_dir)
-    if (run_dir / "model.safetensors").exists():
+    if (run_dir / MODEL_WEIGHTS).exists():
         return run_dir
     pointer = run_dir / CHECKPOINTS / LATEST
     if not pointer.exists():
@@ -110,7 +110,7 @@ def latest(run_dir: str | Path) -> Path | None:
         raise CorruptCheckpointError(f"{pointer} is garbled ({e}); rerun the training command to resume from "
                                      "the newest checkpoint that verifies") from e
     ckpt = run_dir / CHECKPOINTS / name
-    if not name or not (ckpt / "model.safetensors").exists():
+    if not name or not (ckpt / MODEL_WEIGHTS).exists():
         raise FileNotFoundError(f"{pointer} names {name[:80]!r}, which is missing or incomplete; rerun the "
                                 "training command to resume from the newest checkpoint that verifies")
     return ckpt
@@ -129,10 +129,15 @@ def begin(run_dir: str | Path, step: int) -> Path:
     return tmp
 
 
-def write_model(ckpt: Path, model: GatoModel, config: GatoConfig, name: str = "model.safetensors") -> None:
-    """``model``'s weights to ``ckpt/name`` and its config to ``config.json``."""
+def write_weights(ckpt: Path, model: GatoModel, name: str = MODEL_WEIGHTS) -> None:
+    """``model``'s weights to ``ckpt/name`` (``MODEL_WEIGHTS`` or ``TRAIN_WEIGHTS``)."""
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(ckpt / name), metadata={"config": config.name})
+    save_file(state, str(ckpt / name), metadata={"config": model.config.name})
+
+
+def write_model(ckpt: Path, model: GatoModel, config: GatoConfig) -> None:
+    """``model``'s weights to ``MODEL_WEIGHTS`` and its config to ``config.json``."""
+    write_weights(ckpt, model)
     write_json(ckpt / "config.json", dataclasses.asdict(config))
 
 
@@ -363,8 +368,8 @@ def check_fingerprints(ckpt: Path, state: dict[str, Any], now: list[float]) -> N
                                      "recorded when they were saved")
 
 
-def load_weights(ckpt: Path, model: GatoModel, name: str = "model.safetensors") -> None:
-    """Load ``ckpt/name`` (``model.safetensors`` or ``TRAIN_WEIGHTS``) into ``model``, refusing
+def load_weights(ckpt: Path, model: GatoModel, name: str = MODEL_WEIGHTS) -> None:
+    """Load ``ckpt/name`` (``MODEL_WEIGHTS`` or ``TRAIN_WEIGHTS``) into ``model``, refusing
     another config or vocabulary."""
     check_config(read_config(ckpt), model.config, ckpt)
     try:

@@ -397,9 +397,9 @@ class GatoModel(nn.Module):
         hi = self.config.vocab_size if hi is None else hi
         w = self.token_embedding.weight[lo:hi]
         a, b = max(lo, CONTINUOUS_OFFSET), min(hi, CONTINUOUS_OFFSET + NUM_BINS)
-        shared = self.value_rows()
-        if shared is None or a >= b:
+        if self.value_projection is None or a >= b:
             return w
+        shared = self.value_rows()
         return torch.cat([w[:a - lo], w[a - lo:b - lo] + shared[a - CONTINUOUS_OFFSET:b - CONTINUOUS_OFFSET], w[b - lo:]])
 
     # ---- embedding -----------------------------------------------------------------------------

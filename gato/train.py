@@ -295,12 +295,10 @@ def save_checkpoint(cfg: Config, d: Dist, model: GatoModel, optimizer: torch.opt
     if d.world > 1:
         dist.barrier()
     if d.main:
-        if average is None:
+        if average is not None:
+            checkpoint.write_weights(ckpt, model, checkpoint.TRAIN_WEIGHTS)
+        with average.applied(model) if average is not None else contextlib.nullcontext():
             checkpoint.write_model(ckpt, model, model.config)
-        else:
-            checkpoint.write_model(ckpt, model, model.config, name=checkpoint.TRAIN_WEIGHTS)
-            with average.applied(model):
-                checkpoint.write_model(ckpt, model, model.config)
         torch.save(optimizer.state_dict(), ckpt / "optimizer.pt")
         checkpoint.write_json(ckpt / "train_config.json", dataclasses.asdict(cfg))
         checkpoint.write_json(ckpt / "state.json", {"step": step, "world_size": d.world, "train_seconds": train_seconds,
