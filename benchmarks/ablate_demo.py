@@ -59,6 +59,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "blind-fourier": ({"action_token_inputs": False, "value_embedding_init": "fourier"}, {}),
     "fourier": ({"value_embedding_init": "fourier"}, {}),
     "value-features": ({"value_features": 32}, {}),
+    "value-features-zero": ({"value_features": 32, "value_embedding_init": "zero"}, {}),
     "ema": ({}, {"ema_decay": 0.99}),
     "value-features-ema": ({"value_features": 32}, {"ema_decay": 0.99}),
     "episode-starts": ({}, {"episode_start_prob": 0.5}),

@@ -68,7 +68,9 @@ class GatoConfig:
     centre (mu-law space, [-1, 1]) at log-spaced frequencies, scaled to the same norm, so that
     neighbouring bins start alike and a value is linearly readable from its row from step 0 (and,
     through the shared output embedding, the predicted distribution over bins starts smooth).
-    Either way the rows are trained."""
+    ``"zero"`` **[project choice]**, with ``value_features``: the free rows of the 1,024 values
+    start at zero, so each row starts as the shared features alone and the free rows learn only
+    what those features miss. Either way the rows are trained."""
     value_features: int = 0
     """**[project choice]** 0: off. Otherwise the 1,024 continuous-value rows of the shared
     embedding table (inputs and output logits alike) are each bin's free row plus a learned
@@ -94,8 +96,10 @@ class GatoConfig:
     (``gato.model.modality``), not learned. Off: the plain block."""
 
     def __post_init__(self) -> None:
-        if self.value_embedding_init not in ("normal", "fourier"):
-            raise ValueError(f"value_embedding_init={self.value_embedding_init!r}; choose 'normal' or 'fourier'")
+        if self.value_embedding_init not in ("normal", "fourier", "zero"):
+            raise ValueError(f"value_embedding_init={self.value_embedding_init!r}; choose 'normal', 'fourier' or 'zero'")
+        if self.value_embedding_init == "zero" and not self.value_features:
+            raise ValueError("value_embedding_init='zero' needs value_features > 0 (zero rows alone carry no value)")
         if self.value_features < 0 or self.value_features % 2:
             raise ValueError(f"value_features={self.value_features} must be 0 (off) or an even count "
                              "(a sine and a cosine per frequency)")

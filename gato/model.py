@@ -382,6 +382,9 @@ class GatoModel(nn.Module):
             with torch.no_grad():
                 rows = fourier_value_rows(NUM_BINS, self.config.width, std=0.02)
                 self.token_embedding.weight[CONTINUOUS_OFFSET:CONTINUOUS_OFFSET + NUM_BINS] = rows
+        elif self.config.value_embedding_init == "zero":  # the rows start as the shared features alone
+            with torch.no_grad():
+                self.token_embedding.weight[CONTINUOUS_OFFSET:CONTINUOUS_OFFSET + NUM_BINS] = 0.0
         if self.value_projection is not None:  # the shared part of a row as large as a free row
             nn.init.normal_(self.value_projection.weight, 0.0, 0.02 / math.sqrt(self.config.value_features / 2))
 

@@ -199,6 +199,22 @@ def test_value_features_share_one_map_across_bins():
         tiny_model(value_features=3)
 
 
+def test_zero_value_init_starts_rows_as_the_shared_features():
+    """value_embedding_init="zero" with value_features: every continuous-value row starts as its
+    shared part alone (so bins 500 and 501 start alike), text rows keep the normal init; without
+    value_features the option is refused."""
+    from gato.tokenizer import CONTINUOUS_OFFSET as C
+
+    model, normal = tiny_model(value_features=8, value_embedding_init="zero"), tiny_model(value_features=8)
+    assert torch.equal(model.token_embedding.weight[C:C + 1024], torch.zeros(1024, model.config.width))
+    assert torch.allclose(model.token_rows(C, C + 1024), model.value_rows())
+    rows = model.token_rows(C, C + 1024).detach()
+    assert float(torch.nn.functional.cosine_similarity(rows[500], rows[501], dim=0)) > 0.9
+    assert torch.equal(model.token_embedding.weight[:C], normal.token_embedding.weight[:C])
+    with pytest.raises(ValueError, match="needs value_features"):
+        tiny_model(value_embedding_init="zero")
+
+
 def test_sequence_reduction_weights_sequences_not_targets():
     """Loss = mean over sequences of each one's mean: a 1-target row weighs as much as a 3-target row."""
     model = tiny_model().eval()
