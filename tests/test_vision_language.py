@@ -615,3 +615,29 @@ def test_blind_grounding_is_far_from_solving_the_task():
     exs = vl_tasks.grounding_examples(60, "val")
     blind = vl_tasks.blind_grounding(exs, train_scenes=300)
     assert len(exs) == 60 and blind["grounding_accuracy"] < 0.3
+
+
+@pytest.mark.parametrize("source,domains", [("gato.multimodal:instruct_sources", ("grounding", "matching")),
+                                            ("gato.multimodal:few_shot_sources", ("few-shot",))])
+def test_instruction_and_few_shot_runs_train_resume_and_evaluate(tmp_path, source, domains):
+    """The instruction and few-shot data train with `gato train`; a run killed in step 5 resumes to
+    the weights of an uninterrupted run; the resumed checkpoint evaluates with `eval.language`."""
+    from eval.language import LanguageEvalConfig, evaluate_language
+    from gato import checkpoint
+    from gato.train import train
+    from tiny import killed_at_forward, tiny_train_config
+
+    def run(out):
+        return tiny_train_config(out, data=(source,), sequence_length=128)
+
+    train(run(tmp_path / "straight"))
+    with killed_at_forward(5), pytest.raises(KeyboardInterrupt):
+        train(run(tmp_path / "killed"))
+    train(run(tmp_path / "killed"))  # resumes from its step-4 checkpoint
+    a, b = checkpoint.load(tmp_path / "straight"), checkpoint.load(tmp_path / "killed")
+    assert b.step == 6
+    for (name, p), q in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(p, q), name
+    metrics = evaluate_language(b.model.eval(), LanguageEvalConfig(
+        num_scenes=2, domains=domains, few_shot_episodes=2, shot_counts=(0, 2)))
+    assert set(metrics) >= set(domains)
