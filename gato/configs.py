@@ -140,6 +140,10 @@ CONFIGS: dict[str, GatoConfig] = {
     # three feed-forward experts per block (docs/design.md "Modality experts")
     "gato-small-multiway": GatoConfig("gato-small-multiway", 4, 4, 128, 32, 320, max_len=512,
                                       patch_channels=32, suggested_lr=1e-3, modality_experts=True),
+    # gato-small whose action slots feed only their position rows (action_token_inputs=False): the
+    # trunk cannot continue the last action (docs/results.md "Meta-World reach alone")
+    "gato-small-blind": GatoConfig("gato-small-blind", 4, 4, 128, 32, 320, max_len=512, patch_channels=32,
+                                   suggested_lr=1e-3, action_token_inputs=False),
     "gato-demo": GatoConfig("gato-demo", 6, 6, 192, 32, 448, max_len=1024, patch_channels=32,
                             suggested_lr=6e-4),
 }
