@@ -139,9 +139,12 @@ class DemoConfig:
     """Task ids of the suite (a task without an expert is skipped with a note)."""
     minutes: float = 30.0
     """Wall-clock budget of the whole demo; training gets what data and evaluation leave."""
-    config: str = "gato-small"
+    config: str = "gato-small-blind"
     """Model config (gato.configs.CONFIGS). gato-small (512 slots, the least that holds a BabyAI timestep
-    beside a prompt) gets ~2x the updates of gato-demo in the same CPU time."""
+    beside a prompt) gets ~2x the updates of gato-demo in the same CPU time; gato-small-blind is
+    gato-small whose action slots feed only their positions, so the trunk cannot fit the data by
+    continuing the last action (the plain model's closed loop collapses as its loss falls:
+    docs/results.md "Meta-World reach alone")."""
     out: str = "runs/demo"
     """Run directory: model/ (checkpoints), eval/, report.json/.md/.png, demo_config.json."""
     data: str = "data/demo-suite"
