@@ -53,7 +53,8 @@ KILL_HOOK_ENV = "GATO_GENERATE_KILL_AT"
 
 @dataclass
 class Config:
-    """Record episodes of a policy on a task into an HDF5 dataset directory."""
+    """Record episodes of a policy on a task into an HDF5 dataset directory (`--suite experts` records one
+    per task with an expert instead: `gato generate --suite experts --help`)."""
 
     task: str = ""
     """registry task id, e.g. ``babyai-goto-red-ball``."""
@@ -280,8 +281,8 @@ def _run_shards(cfg: Config, job: dict[str, Any], pending: list[int]) -> list[di
         remote = ray.remote(num_cpus=1)(generate_shard)
         refs = {remote.remote(job, s): s for s in pending}
         while refs:
-            done, _ = ray.wait(list(refs), num_returns=1)
-            for ref in done:
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            for ref in ready:
                 refs.pop(ref)
                 done(ray.get(ref))
     elif cfg.workers > 1:
@@ -425,7 +426,8 @@ def generate(cfg: Config, command: str = "") -> dict[str, Any]:
 
     # Everything is checked before the first file is written (a refused run leaves nothing behind).
     if not cfg.task:
-        raise ValueError("--task is required (`gato tasks` lists the ids)")
+        raise ValueError("--task is required (`gato tasks` lists the ids); or --suite experts for every task "
+                         "with an expert")
     check_task(cfg.task)
     for flag, value in (("--episodes", cfg.episodes), ("--shard-size", cfg.shard_size), ("--workers", cfg.workers),
                         ("--window", cfg.window), ("--max-steps", cfg.max_steps)):

@@ -306,6 +306,7 @@ def check_writable_parent(path: str, flag: str = "--out") -> None:
 _KIND_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("demo", ("demo_config.json", "demo_state.json")),
     ("release", ("release.json", "release_config.json", "release_state.json")),
+    ("generate --suite", ("suite.json",)),
     ("generate", ("metadata.json", "shard-00000.h5", "SHA256SUMS")),
     ("train", ("train_config.json", "checkpoints")),
     ("train-expert", ("expert.json", "ckpt")),
@@ -313,7 +314,8 @@ _KIND_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 _KIND_TEXT = {"demo": "a `gato demo` run", "train": "a `gato train` run", "train-expert": "a `gato train-expert` run",
               "release": "a `gato release` release or its work files",
-              "generate": "a dataset (`gato generate`)", "score": "a report (`gato score` / `gato eval`)"}
+              "generate": "a dataset (`gato generate`)", "generate --suite": "datasets of `gato generate --suite`",
+              "score": "a report (`gato score` / `gato eval`)"}
 
 
 def out_kind(path: str | os.PathLike) -> str | None:

@@ -58,7 +58,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "score": ("eval.report:main", "print the expert-normalized table of rollout results"),
     "measure-references": ("eval.measure_references:main", "measure random/expert reference returns"),
     "train-expert": ("eval.train_expert:main", "train an RL expert with stable-baselines3"),
-    "generate": ("datasets_gen.generate:main", "record expert episodes into a dataset"),
+    "generate": ("datasets_gen.suite:main", "record expert episodes into a dataset (--suite experts: every task)"),
     "info": ("datasets_gen.info:main", "print a JSON summary of a dataset"),
     "train": ("gato.train:main", "train a Gato model on datasets"),
     "eval": ("eval.evaluate:main", "evaluate a Gato checkpoint closed-loop"),

@@ -29,6 +29,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+# ACTION_NOISE: DART noise injection per domain (`gato generate --action-noise`; DMC 0.3), one
+# definition shared with `gato generate --suite experts` and `gato release`
+from datasets_gen.suite import ACTION_NOISE
 from envs import domain_of
 from envs.atomic import atomic_write_json
 from policies.rollout import RolloutResult, load_results, rollout, save_results
@@ -54,10 +57,6 @@ SMOKE_SUITE: tuple[str, ...] = ("dmc-cartpole-balance", "metaworld-reach")
 # per episode.
 DATA_EPISODES = {"babyai": 2000, "metaworld": 100, "dmc": 20, "atari": 6}
 SHARD_SIZE = {"babyai": 250, "metaworld": 10, "dmc": 5, "atari": 1}
-# DART noise injection per domain (`gato generate --action-noise`): the DMC expert holds the pole
-# so still that its own episodes never show a recovery (docs/results.md "Copycat, value rows,
-# noise injection and episode starts").
-ACTION_NOISE = {"dmc": 0.3}
 # Evaluation episodes per task (held-out seeds): 20, and more where episodes are short.
 EVAL_EPISODES = {"babyai": 100}
 

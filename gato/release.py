@@ -4,16 +4,18 @@
     gato release --smoke                          # the seconds-long version the tests run
     gato eval --checkpoint releases/gato-small-cpu --tasks metaworld-reach   # from any clone, no training
 
-Tasks (`release_tasks`): every task with an expert in the project: the BabyAI levels whose bot
-success measured in ``eval/references.json`` is at least ``--babyai-min-success``, all 50
-Meta-World tasks (scripted experts), the tasks of the SB3 zoo (``datasets_gen/zoo``: DMC) and the
-Atari games with a RAM-scripted expert (`policies.atari_ram`). A task whose expert turns out to be
-missing is skipped with a note.
+Tasks (`release_tasks`, which is `datasets_gen.suite.expert_tasks`, the suite of `gato generate
+--suite experts`): every task with an expert in the project: the BabyAI levels whose bot success
+measured in ``eval/references.json`` is at least ``--babyai-min-success``, all 50 Meta-World tasks
+(scripted experts), the tasks of the SB3 zoo (``policies/zoo``: DMC) and the Atari games with a
+RAM-scripted expert (`policies.atari_ram`). A task whose expert turns out to be missing is skipped
+with a note.
 
 Stages, each resumable (rerunning the same command continues where it stopped), as in `gato demo`:
 
-1. **data**: one expert dataset per task under ``--data`` (`datasets_gen.generate`), tasks spread
-   over ``--workers`` processes; a finished dataset is reused, an unfinished one resumes its shards.
+1. **data**: one expert dataset per task under ``--data`` (`datasets_gen.suite.build_datasets`, what
+   `gato generate --suite experts` runs), tasks spread over ``--workers`` processes; a finished
+   dataset is reused, an unfinished one resumes its shards.
 2. **train**: `gato train` on all of them in a subprocess on the trainer's wall-clock schedule
    (``--time-budget``, ``--minutes``); it checkpoints every few minutes, so a stopped run resumes.
 3. **assemble**: the last checkpoint's weights (safetensors), model config, trainer config and
@@ -42,18 +44,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from datasets_gen import suite
+from datasets_gen.suite import DATA_EPISODES, DOMAIN_ORDER, SHARD_SIZE  # noqa: F401  (the release's defaults)
 from envs import domain_of
 from envs.atomic import atomic_write_json, atomic_write_text
 
 FORMAT = "gato-release-v1"
 MAX_CHECKPOINT_BYTES = 50 * 10**6
 """A release's ``model.safetensors`` must not exceed 50 MB (fp32 weights: 12.5M parameters)."""
-DOMAIN_ORDER = ("babyai", "metaworld", "dmc", "atari")
-# Expert episodes per task by domain, and episodes per shard (the unit of resumption). Meta-World
-# records one goal per episode (>= 100 so that evaluation goals lie inside the training
-# distribution); BabyAI one layout per episode, over 90 levels; DMC and Atari episodes are long.
-DATA_EPISODES = {"babyai": 200, "metaworld": 100, "dmc": 20, "atari": 4}
-SHARD_SIZE = {"babyai": 50, "metaworld": 10, "dmc": 5, "atari": 1}
 SMOKE_TASKS = ("metaworld-reach", "dmc-cartpole-balance")
 RELEASE_FILES = ("model.safetensors", "config.json", "state.json", "train_config.json")
 """The checkpoint files a release carries (no optimizer or RNG state), listed in its ``SHA256SUMS``."""
@@ -123,26 +121,7 @@ class ReleaseConfig:
 
 def release_tasks(babyai_min_success: float = 0.5) -> tuple[list[str], dict[str, str]]:
     """Every task with an expert in the project, and ``{task: why left out}`` for BabyAI levels the bot fails."""
-    import envs
-    from eval.references import MissingReferenceError, reference
-    from policies.atari_ram import scripted_games
-    from policies.sb3 import zoo_tasks
-
-    tasks, left_out = [], {}
-    for task_id in envs.task_ids("babyai"):
-        try:
-            success = reference(task_id).expert_success
-        except MissingReferenceError:
-            success = None
-        if success is None or success < babyai_min_success:
-            left_out[task_id] = (f"bot success {success} < {babyai_min_success} (eval/references.json)"
-                                 if success is not None else "no measured bot success in eval/references.json")
-        else:
-            tasks.append(task_id)
-    tasks += list(envs.task_ids("metaworld"))
-    tasks += [t for t in zoo_tasks() if t not in tasks]
-    tasks += [t for t in scripted_games() if t not in tasks]
-    return tasks, left_out
+    return suite.expert_tasks(babyai_min_success)
 
 
 def default_paths(cfg: ReleaseConfig) -> ReleaseConfig:
@@ -175,21 +154,11 @@ def data_dir(cfg: ReleaseConfig, task_id: str) -> str:
 
 def dataset_plan(cfg: ReleaseConfig, tasks: list[str]) -> list[tuple[str, int, int]]:
     """(task, episodes, shard size) per task, from ``data_episodes`` of its domain."""
-    plan = []
-    for task_id in tasks:
-        domain = domain_of(task_id)
-        n = int(cfg.data_episodes.get(domain, 4))
-        plan.append((task_id, n, min(n, SHARD_SIZE.get(domain, n))))
-    return plan
+    return suite.dataset_plan(tasks, cfg.data_episodes)
 
 
 def generate_config(cfg: ReleaseConfig, task_id: str, episodes: int, shard: int, workers: int = 1):
-    from datasets_gen.generate import Config as GenConfig
-
-    from gato.demo import ACTION_NOISE
-
-    return GenConfig(task=task_id, policy="expert", episodes=episodes, out=data_dir(cfg, task_id), shard_size=shard,
-                     max_steps=cfg.max_steps, workers=workers, action_noise=ACTION_NOISE.get(domain_of(task_id), 0.0))
+    return suite.expert_config(task_id, episodes, shard, data_dir(cfg, task_id), cfg.max_steps, workers)
 
 
 SHAPING = ("config", "data", "data_episodes", "babyai_min_success", "tasks_resolved", "batch_size", "lr",
@@ -200,7 +169,6 @@ SHAPING = ("config", "data", "data_episodes", "babyai_min_success", "tasks_resol
 def check_config(cfg: ReleaseConfig) -> tuple[ReleaseConfig, list[str], dict[str, str]]:
     """Validate ``cfg`` before anything is written; returns it (with paths), its tasks and the left-out ones."""
     import envs
-    from datasets_gen.generate import _check_identity
     from envs.commandline import (CommandError, UsageError, at_least, changed_options, check_out_dir, check_task,
                                   in_range)
     from gato.configs import get_config
@@ -249,13 +217,8 @@ def check_config(cfg: ReleaseConfig) -> tuple[ReleaseConfig, list[str], dict[str
     if release_exists and not resuming and not cfg.force:
         raise CommandError(f"--out {cfg.out} holds a finished release that --work {cfg.work} did not make; give "
                            "another --name or --out (or --force to replace it)")
-    for task_id, n, shard in dataset_plan(cfg, tasks):
-        out = data_dir(cfg, task_id)
-        check_out_dir(out, "generate", force=cfg.force, flag="--data")
-        try:
-            _check_identity(out, generate_config(cfg, task_id, n, shard))
-        except ValueError as e:
-            raise CommandError(f"--data {cfg.data}: {e}") from None
+    suite.check_datasets([generate_config(cfg, t, n, s) for t, n, s in dataset_plan(cfg, tasks)], force=cfg.force,
+                         flag="--data", root=cfg.data)
     return cfg, tasks, left_out
 
 
@@ -264,82 +227,22 @@ def check_config(cfg: ReleaseConfig) -> tuple[ReleaseConfig, list[str], dict[str
 # ---------------------------------------------------------------------------------------------
 
 
+PRELOAD = ("gato.release", "envs", "datasets_gen.generate", "eval.evaluate")
+"""What the worker processes of data generation and evaluation import once (`datasets_gen.suite.in_processes`)."""
+
+
 def _in_processes(func, jobs: list[dict[str, Any]], workers: int):
     """``func(job)`` for each job on ``workers`` processes, yielded as they finish; the first failure
     cancels the jobs not started and is raised."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    ctx = mp.get_context("forkserver")
-    # the workers fork from a server that imported these once (if this process has not started it yet)
-    ctx.set_forkserver_preload(["gato.release", "envs", "datasets_gen.generate", "eval.evaluate"])
-    pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx)
-    try:
-        for fut in as_completed([pool.submit(func, j) for j in jobs]):
-            yield fut.result()
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-
-
-def _generate_task(job: dict[str, Any]) -> dict[str, Any]:
-    """Build (or resume, or reuse) one task's dataset; ``{"task", "path"}`` or ``{"task", "skip": why}``."""
-    from datasets_gen.generate import Config as GenConfig, generate
-    from envs.commandline import CommandError
-    from policies import NoExpertError
-
-    gen = GenConfig(**job["config"])
-    t0 = time.perf_counter()
-    meta_path = os.path.join(gen.out, "metadata.json")
-    if os.path.isfile(meta_path):
-        return {"task": gen.task, "path": gen.out, "reused": True}
-    command = (f"gato generate --task {gen.task} --policy expert --episodes {gen.episodes} --shard-size "
-               f"{gen.shard_size} --workers {gen.workers} --out {gen.out}"
-               + (f" --max-steps {gen.max_steps}" if gen.max_steps else "")
-               + (f" --action-noise {gen.action_noise:g}" if gen.action_noise else ""))
-    try:
-        meta = generate(gen, command)
-    except (NoExpertError, CommandError) as e:
-        msg = str(e)
-        if "No expert" not in msg:
-            raise
-        return {"task": gen.task, "skip": msg[msg.find("No expert"):].split(". ")[0]}
-    return {"task": gen.task, "path": gen.out, "episodes": meta["episodes_recorded"], "steps": meta["steps_recorded"],
-            "kept": len(meta["filter"]["kept"]), "seconds": round(time.perf_counter() - t0, 1)}
+    return suite.in_processes(func, jobs, workers, PRELOAD)
 
 
 def build_datasets(cfg: ReleaseConfig, tasks: list[str], log=print) -> tuple[dict[str, str], dict[str, str]]:
     """Stage 1: ``({task: dataset path}, {task: why skipped})``; tasks spread over ``workers`` processes."""
     plan = dataset_plan(cfg, tasks)
-    todo = [(t, n, s) for t, n, s in plan if not os.path.isfile(os.path.join(data_dir(cfg, t), "metadata.json"))]
-    if len(todo) < len(plan):
-        log(f"data: {len(plan) - len(todo)} of {len(plan)} datasets exist under {cfg.data}, building {len(todo)}")
-    # one task at a time uses the workers on its shards; several tasks use one process each
-    shard_workers = cfg.workers if len(todo) == 1 else 1
-    todo.sort(key=lambda x: (-_task_order(x[0])[0], x[0]))  # the longest episodes first (as in evaluation)
-    jobs = [{"config": asdict(generate_config(cfg, t, n, s, max(1, min(shard_workers, math.ceil(n / s)))))}
-            for t, n, s in todo]
-    outcomes = []
-
-    def done(r: dict[str, Any]) -> None:
-        outcomes.append(r)
-        if "skip" in r:
-            log(f"skip {r['task']}: {r['skip']}")
-        elif not r.get("reused"):
-            log(f"data {r['task']}: {r['episodes']} episodes, {r['steps']} steps, {r['kept']} kept "
-                f"({r['seconds']:.0f}s) [{len(outcomes)}/{len(jobs)}]")
-
-    t0 = time.perf_counter()
-    if cfg.workers > 1 and len(jobs) > 1:
-        for result in _in_processes(_generate_task, jobs, cfg.workers):
-            done(result)
-    else:
-        for j in jobs:
-            done(_generate_task(j))
-    if jobs:
-        log(f"data: {len(jobs)} datasets in {time.perf_counter() - t0:.0f}s")
-    skipped = {r["task"]: r["skip"] for r in outcomes if "skip" in r}
+    outcomes = suite.build_datasets([generate_config(cfg, t, n, s) for t, n, s in plan], workers=cfg.workers,
+                                    where=cfg.data, log=log, preload=PRELOAD)
+    skipped = {t: r["skip"] for t, r in outcomes.items() if "skip" in r}
     paths = {t: data_dir(cfg, t) for t, _, _ in plan if t not in skipped}
     return paths, skipped
 
@@ -554,9 +457,7 @@ def assemble(cfg: ReleaseConfig, run: Path, datasets: dict[str, str], skipped: d
 # ---------------------------------------------------------------------------------------------
 
 
-def _task_order(task_id: str) -> tuple[int, str]:
-    d = domain_of(task_id)
-    return (DOMAIN_ORDER.index(d) if d in DOMAIN_ORDER else len(DOMAIN_ORDER), task_id)
+_task_order = suite.task_order
 
 
 def eval_max_steps(cfg: ReleaseConfig, task_id: str) -> int | None:
