@@ -394,10 +394,6 @@ def git_commit() -> str | None:
         return None
 
 
-def dir_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
-
-
 def assemble(cfg: ReleaseConfig, run: Path, datasets: dict[str, str], skipped: dict[str, str],
              left_out: dict[str, str], command: str, log=print) -> Path:
     """Stage 3: the release directory ``cfg.out`` from the last checkpoint of ``run`` (kept if already made from it)."""
@@ -448,7 +444,7 @@ def assemble(cfg: ReleaseConfig, run: Path, datasets: dict[str, str], skipped: d
     shutil.rmtree(rel, ignore_errors=True)
     os.replace(tmp, rel)
     log(f"release: {rel} (step {step}, model {size / 1e6:.1f} MB, {len(datasets)} prompt datasets, "
-        f"{dir_bytes(rel) / 1e6:.1f} MB in all)")
+        f"{suite.dir_bytes(rel) / 1e6:.1f} MB in all)")
     return rel
 
 
@@ -637,7 +633,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for line in summary:
         print(line)
-    print(f"\nwrote {rel} ({dir_bytes(rel) / 1e6:.1f} MB) after {report_info['minutes']} min")
+    print(f"\nwrote {rel} ({suite.dir_bytes(rel) / 1e6:.1f} MB) after {report_info['minutes']} min")
     return 0
 
 
