@@ -32,6 +32,7 @@ import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -259,6 +260,41 @@ def _check_identity(out: str, cfg: Config) -> None:
         )
 
 
+RAY_OBJECT_STORE = 100 * 1024 * 1024
+"""A local Ray's object store: the jobs return small dicts (Ray's default takes GBs of /dev/shm)."""
+
+
+def import_ray():
+    """The ``ray`` module, or `CommandError` saying how to get it."""
+    from envs.commandline import CommandError
+
+    try:
+        import ray
+    except ImportError as e:
+        raise CommandError(f"--ray: Ray cannot be imported ({e}); install it with "
+                           "`pip install 'ray[default]==2.60.0'` (the version pyproject.toml pins), or drop --ray "
+                           "to spread the tasks over processes") from None
+    return ray
+
+
+@contextmanager
+def ray_session(workers: int, address: str | None = None):
+    """Ray for the jobs: joins ``address``, or the Ray already initialized here, or starts a local Ray
+    of ``workers`` CPUs with a small object store; a Ray it started is shut down afterwards."""
+    ray = import_ray()
+    started = not ray.is_initialized()
+    if started:
+        if address:
+            ray.init(address=address)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, object_store_memory=RAY_OBJECT_STORE)
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
 def _run_shards(cfg: Config, job: dict[str, Any], pending: list[int]) -> list[dict[str, Any]]:
     from tqdm import tqdm
 
@@ -271,20 +307,14 @@ def _run_shards(cfg: Config, job: dict[str, Any], pending: list[int]) -> list[di
         bar.update(1)
 
     if cfg.ray:
-        import ray
-
-        if not ray.is_initialized():
-            if cfg.ray_address:
-                ray.init(address=cfg.ray_address)
-            else:  # a local Ray: shards return small dicts, so a small object store (the default takes GBs of /dev/shm)
-                ray.init(num_cpus=cfg.workers, include_dashboard=False, object_store_memory=100 * 1024 * 1024)
-        remote = ray.remote(num_cpus=1)(generate_shard)
-        refs = {remote.remote(job, s): s for s in pending}
-        while refs:
-            ready, _ = ray.wait(list(refs), num_returns=1)
-            for ref in ready:
-                refs.pop(ref)
-                done(ray.get(ref))
+        with ray_session(cfg.workers, cfg.ray_address) as ray:
+            remote = ray.remote(num_cpus=1)(generate_shard)
+            refs = {remote.remote(job, s): s for s in pending}
+            while refs:
+                ready, _ = ray.wait(list(refs), num_returns=1)
+                for ref in ready:
+                    refs.pop(ref)
+                    done(ray.get(ref))
     elif cfg.workers > 1:
         ctx = mp.get_context("forkserver")
         with ProcessPoolExecutor(cfg.workers, mp_context=ctx) as pool:

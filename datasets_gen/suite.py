@@ -34,13 +34,12 @@ import math
 import os
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from datasets_gen.format import METADATA
-from datasets_gen.generate import Config as GenConfig, _check_identity, generate
+from datasets_gen.generate import Config as GenConfig, _check_identity, generate, import_ray, ray_session
 from envs import domain_of
 from envs.atomic import atomic_write_json
 
@@ -59,8 +58,6 @@ SHARD_SIZE = {"babyai": 50, "metaworld": 10, "dmc": 5, "atari": 1}
 # so still that its own episodes never show a recovery (docs/results.md "Copycat, value rows,
 # noise injection and episode starts").
 ACTION_NOISE = {"dmc": 0.3}
-RAY_OBJECT_STORE = 100 * 1024 * 1024
-"""A local Ray's object store: the jobs return small dicts (Ray's default takes GBs of /dev/shm)."""
 REFERENCES_JSON = Path(__file__).resolve().parent.parent / "eval" / "references.json"
 """The measured expert success rates, read as data (`eval.references` reads the same file; datasets_gen
 sits below eval, so it does not import it)."""
@@ -217,37 +214,6 @@ def in_processes(func: Callable[[dict[str, Any]], Any], jobs: list[dict[str, Any
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-
-
-def import_ray():
-    """The ``ray`` module, or `CommandError` saying how to get it."""
-    from envs.commandline import CommandError
-
-    try:
-        import ray
-    except ImportError as e:
-        raise CommandError(f"--ray: Ray cannot be imported ({e}); install it with "
-                           "`pip install 'ray[default]==2.60.0'` (the version pyproject.toml pins), or drop --ray "
-                           "to spread the tasks over processes") from None
-    return ray
-
-
-@contextmanager
-def ray_session(workers: int, address: str | None = None):
-    """Ray for the jobs: joins ``address``, or the Ray already initialized here, or starts a local Ray
-    of ``workers`` CPUs with a small object store; a Ray it started is shut down afterwards."""
-    ray = import_ray()
-    started = not ray.is_initialized()
-    if started:
-        if address:
-            ray.init(address=address)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, object_store_memory=RAY_OBJECT_STORE)
-    try:
-        yield ray
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def on_ray(func: Callable[[dict[str, Any]], Any], jobs: list[dict[str, Any]]) -> Iterator[Any]:

@@ -67,9 +67,11 @@ class ReleaseConfig:
     """Release name: the release goes to releases/<name>, the work files to runs/release-<name>."""
     minutes: float = 120.0
     """Wall-clock training budget in minutes (data generation and evaluation come on top)."""
-    config: str = "gato-small"
-    """Model config (gato.configs.CONFIGS); its fp32 weights must fit in 50 MB (gato-small: 5.4M
-    parameters, 21 MB; gato-demo 38 MB; the published sizes do not fit)."""
+    config: str = "gato-small-blind"
+    """Model config (gato.configs.CONFIGS); its fp32 weights must fit in 50 MB (gato-small and
+    gato-small-blind: 5.4M parameters, 21 MB; gato-demo 38 MB; the published sizes do not fit). The
+    default is the demo's: action slots feed only their positions, which keeps the Meta-World arm's
+    closed loop from copying its own action history (docs/results.md)."""
     tasks: tuple[str, ...] = ()
     """Task ids to release (default: every task with an expert, see the module docstring)."""
     babyai_min_success: float = 0.5

@@ -117,6 +117,14 @@ def test_ray_missing_names_the_fix(tmp_path, monkeypatch):
     assert not (tmp_path / "s").exists()
 
 
+def test_generate_ray_missing_names_the_fix(tmp_path, monkeypatch):
+    from datasets_gen.generate import Config, generate
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(CommandError, match=r"--ray: Ray cannot be imported .*pip install 'ray\[default\]"):
+        generate(Config(task=SECOND, policy="random", episodes=2, out=str(tmp_path / "d"), ray=True), "test")
+
+
 def test_the_suite_is_the_release_tasks_and_follows_eval_references():
     from eval.references import MissingReferenceError, reference
     from gato.release import release_tasks
