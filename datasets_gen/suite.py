@@ -147,6 +147,15 @@ def check_datasets(configs: Iterable[GenConfig], force: bool = False, flag: str 
 # ---------------------------------------------------------------------------------------------
 
 
+def holds_only_datasets(path: str) -> bool:
+    """Whether ``path`` is a directory of `gato generate` datasets and nothing else (what `gato release
+    --data` writes: the same per-task datasets as a suite, without its suite.json)."""
+    from envs.commandline import out_kind
+
+    entries = list(Path(path).iterdir()) if Path(path).is_dir() else []
+    return bool(entries) and all(e.is_dir() and out_kind(e) == "generate" for e in entries)
+
+
 def is_finished(path: str) -> bool:
     return os.path.isfile(os.path.join(path, METADATA))
 
@@ -382,7 +391,8 @@ def check_config(cfg: SuiteConfig) -> tuple[list[str], dict[str, str], list[GenC
                 at_least(value, 1, f"{flag} {domain}")
     if cfg.ray:
         import_ray()
-    check_out_dir(cfg.out, SUITE_KIND, force=cfg.force)
+    if not holds_only_datasets(cfg.out):  # a `gato release --data` directory is resumed like a suite
+        check_out_dir(cfg.out, SUITE_KIND, force=cfg.force)
     stored: dict[str, Any] = {}
     path = Path(cfg.out) / SUITE_FILE
     if path.is_file():

@@ -117,6 +117,23 @@ def test_ray_missing_names_the_fix(tmp_path, monkeypatch):
     assert not (tmp_path / "s").exists()
 
 
+def test_suite_resumes_a_release_data_directory(tmp_path, capsys):
+    # `gato release --data` holds the same per-task datasets without a suite.json
+    out = tmp_path / "release-data"
+    args = ["--suite", "experts", "--tasks", SECOND, "--data-episodes", "babyai", "1", "--max-steps", "20",
+            "--out", str(out)]
+    assert suite.main(args) == 0
+    (out / "suite.json").unlink()
+    before = files(out / SECOND)
+    assert suite.main(args) == 0
+    assert "data: 1 of 1 datasets exist" in capsys.readouterr().err
+    assert files(out / SECOND) == before
+    (out / "suite.json").unlink()
+    (out / "notes.txt").write_text("not a dataset")
+    with pytest.raises(CommandError, match="not a `gato generate --suite` run"):
+        suite.main(args)
+
+
 def test_generate_ray_missing_names_the_fix(tmp_path, monkeypatch):
     from datasets_gen.generate import Config, generate
 
