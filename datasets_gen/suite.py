@@ -101,6 +101,14 @@ def expert_tasks(babyai_min_success: float = 0.5) -> tuple[list[str], dict[str, 
     return tasks, left_out
 
 
+def count_by_domain(tasks: Iterable[str]) -> dict[str, int]:
+    """``{domain: number of tasks}`` in the order the domains first appear."""
+    counts: dict[str, int] = {}
+    for task_id in tasks:
+        counts[domain_of(task_id)] = counts.get(domain_of(task_id), 0) + 1
+    return counts
+
+
 def task_order(task_id: str) -> tuple[int, str]:
     """Sort key: the domains in `DOMAIN_ORDER` (short episodes first), then the id."""
     d = domain_of(task_id)
@@ -466,9 +474,7 @@ def run_suite(cfg: SuiteConfig, command: str = "", log: Callable[[str], None] | 
 
     os.makedirs(cfg.out, exist_ok=True)
     write()  # first, so that a rerun after a kill recognizes the directory
-    counts: dict[str, int] = {}
-    for t in tasks:
-        counts[domain_of(t)] = counts.get(domain_of(t), 0) + 1
+    counts = count_by_domain(tasks)
     log(f"suite {cfg.suite}: {len(tasks)} tasks ({', '.join(f'{d} {n}' for d, n in counts.items()) or 'none'})"
         + (f", {len(skipped)} skipped" if skipped else "") + f" under {cfg.out}")
     for t, why in skipped.items():

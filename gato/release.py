@@ -256,9 +256,7 @@ def build_datasets(cfg: ReleaseConfig, tasks: list[str], log=print) -> tuple[dic
 
 def train_weights(cfg: ReleaseConfig, datasets: dict[str, str]) -> dict[str, float]:
     """The trainer's ``--domain-weights``: given ones, else the square root of each domain's task count."""
-    counts: dict[str, int] = {}
-    for task_id in datasets:
-        counts[domain_of(task_id)] = counts.get(domain_of(task_id), 0) + 1
+    counts = suite.count_by_domain(datasets)
     return {d: float(cfg.domain_weights.get(d, round(math.sqrt(n), 3))) for d, n in counts.items()}
 
 
@@ -588,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(cfg.work)
     work.mkdir(parents=True, exist_ok=True)
     atomic_write_json(work / "release_config.json", {**asdict(cfg), "tasks_resolved": tasks})
-    counts = ", ".join(f"{d} {n}" for d, n in _count(tasks).items())
+    counts = ", ".join(f"{d} {n}" for d, n in suite.count_by_domain(tasks).items())
     log(f"release {cfg.name}: {len(tasks)} tasks ({counts})"
         + (f"; {len(left_out)} BabyAI levels left out (bot success < {cfg.babyai_min_success})" if left_out else ""))
 
@@ -637,13 +635,6 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     print(f"\nwrote {rel} ({suite.dir_bytes(rel) / 1e6:.1f} MB) after {report_info['minutes']} min")
     return 0
-
-
-def _count(tasks) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for t in tasks:
-        out[domain_of(t)] = out.get(domain_of(t), 0) + 1
-    return out
 
 
 def _per_domain(per_task: dict[str, Any]) -> str:
