@@ -4,7 +4,7 @@
     gato release --smoke                          # the seconds-long version the tests run
     gato eval --checkpoint releases/gato-small-cpu --tasks metaworld-reach   # from any clone, no training
 
-Tasks (`release_tasks`, which is `datasets_gen.suite.expert_tasks`, the suite of `gato generate
+Tasks (`datasets_gen.suite.expert_tasks`, the suite of `gato generate
 --suite experts`): every task with an expert in the project: the BabyAI levels whose bot success
 measured in ``eval/references.json`` is at least ``--babyai-min-success``, all 50 Meta-World tasks
 (scripted experts), the tasks of the SB3 zoo (``policies/zoo``: DMC) and the Atari games with a
@@ -121,11 +121,6 @@ class ReleaseConfig:
 # ---------------------------------------------------------------------------------------------
 
 
-def release_tasks(babyai_min_success: float = 0.5) -> tuple[list[str], dict[str, str]]:
-    """Every task with an expert in the project, and ``{task: why left out}`` for BabyAI levels the bot fails."""
-    return suite.expert_tasks(babyai_min_success)
-
-
 def default_paths(cfg: ReleaseConfig) -> ReleaseConfig:
     return dataclasses.replace(cfg, out=cfg.out or os.path.join("releases", cfg.name),
                                work=cfg.work or os.path.join("runs", f"release-{cfg.name}"))
@@ -154,13 +149,10 @@ def data_dir(cfg: ReleaseConfig, task_id: str) -> str:
     return os.path.join(cfg.data, task_id)
 
 
-def dataset_plan(cfg: ReleaseConfig, tasks: list[str]) -> list[tuple[str, int, int]]:
-    """(task, episodes, shard size) per task, from ``data_episodes`` of its domain."""
-    return suite.dataset_plan(tasks, cfg.data_episodes)
-
-
-def generate_config(cfg: ReleaseConfig, task_id: str, episodes: int, shard: int, workers: int = 1):
-    return suite.expert_config(task_id, episodes, shard, data_dir(cfg, task_id), cfg.max_steps, workers)
+def expert_configs(cfg: ReleaseConfig, tasks: list[str]) -> list:
+    """The `gato generate` config of each task's expert dataset under ``--data`` (`datasets_gen.suite.dataset_plan`)."""
+    return [suite.expert_config(t, n, shard, data_dir(cfg, t), cfg.max_steps)
+            for t, n, shard in suite.dataset_plan(tasks, cfg.data_episodes)]
 
 
 SHAPING = ("config", "data", "data_episodes", "babyai_min_success", "tasks_resolved", "batch_size", "lr",
@@ -204,7 +196,7 @@ def check_config(cfg: ReleaseConfig) -> tuple[ReleaseConfig, list[str], dict[str
     if cfg.tasks:
         tasks, left_out = list(dict.fromkeys(cfg.tasks)), {}
     else:
-        tasks, left_out = release_tasks(cfg.babyai_min_success)
+        tasks, left_out = suite.expert_tasks(cfg.babyai_min_success)
     resuming = check_out_dir(cfg.work, "release", force=cfg.force, flag="--work")
     stored = Path(cfg.work) / "release_config.json"
     if resuming and stored.is_file():
@@ -219,7 +211,7 @@ def check_config(cfg: ReleaseConfig) -> tuple[ReleaseConfig, list[str], dict[str
     if release_exists and not resuming and not cfg.force:
         raise CommandError(f"--out {cfg.out} holds a finished release that --work {cfg.work} did not make; give "
                            "another --name or --out (or --force to replace it)")
-    suite.check_datasets([generate_config(cfg, t, n, s) for t, n, s in dataset_plan(cfg, tasks)], force=cfg.force,
+    suite.check_datasets(expert_configs(cfg, tasks), force=cfg.force,
                          flag="--data", root=cfg.data)
     return cfg, tasks, left_out
 
@@ -233,19 +225,12 @@ PRELOAD = ("gato.release", "envs", "datasets_gen.generate", "eval.evaluate")
 """What the worker processes of data generation and evaluation import once (`datasets_gen.suite.in_processes`)."""
 
 
-def _in_processes(func, jobs: list[dict[str, Any]], workers: int):
-    """``func(job)`` for each job on ``workers`` processes, yielded as they finish; the first failure
-    cancels the jobs not started and is raised."""
-    return suite.in_processes(func, jobs, workers, PRELOAD)
-
-
 def build_datasets(cfg: ReleaseConfig, tasks: list[str], log=print) -> tuple[dict[str, str], dict[str, str]]:
     """Stage 1: ``({task: dataset path}, {task: why skipped})``; tasks spread over ``workers`` processes."""
-    plan = dataset_plan(cfg, tasks)
-    outcomes = suite.build_datasets([generate_config(cfg, t, n, s) for t, n, s in plan], workers=cfg.workers,
-                                    where=cfg.data, log=log, preload=PRELOAD)
+    outcomes = suite.build_datasets(expert_configs(cfg, tasks), workers=cfg.workers, where=cfg.data, log=log,
+                                    preload=PRELOAD)
     skipped = {t: r["skip"] for t, r in outcomes.items() if "skip" in r}
-    paths = {t: data_dir(cfg, t) for t, _, _ in plan if t not in skipped}
+    paths = {t: data_dir(cfg, t) for t in tasks if t not in skipped}
     return paths, skipped
 
 
@@ -433,8 +418,8 @@ def assemble(cfg: ReleaseConfig, run: Path, datasets: dict[str, str], skipped: d
         "train_seconds": round(float(state.get("train_seconds", 0.0)), 1),
         "train_budget_minutes": None if cfg.train_steps is not None else cfg.minutes,
         "train_weights": train_weights(cfg, datasets), "batch_size": cfg.batch_size, "lr": cfg.lr,
-        "tasks": sorted(datasets, key=_task_order), "skipped": skipped, "left_out": left_out,
-        "data_episodes": {t: n for t, n, _ in dataset_plan(cfg, list(datasets))},
+        "tasks": sorted(datasets, key=suite.task_order), "skipped": skipped, "left_out": left_out,
+        "data_episodes": {t: n for t, n, _ in suite.dataset_plan(list(datasets), cfg.data_episodes)},
         "prompt_timesteps": k,
         "evaluation": {"episodes": cfg.eval_episodes, "seed": cfg.seed,
                        "max_steps": {t: eval_max_steps(cfg, t) for t in datasets if eval_max_steps(cfg, t)}},
@@ -451,9 +436,6 @@ def assemble(cfg: ReleaseConfig, run: Path, datasets: dict[str, str], skipped: d
 # ---------------------------------------------------------------------------------------------
 # Stage 4: evaluation
 # ---------------------------------------------------------------------------------------------
-
-
-_task_order = suite.task_order
 
 
 def eval_max_steps(cfg: ReleaseConfig, task_id: str) -> int | None:
@@ -509,14 +491,14 @@ def evaluate_release(cfg: ReleaseConfig, rel: Path, tasks: list[str], step: int,
     if len(todo) < len(tasks):
         log(f"eval: {len(tasks) - len(todo)} of {len(tasks)} tasks cached in {cache_dir}")
     # the longest episodes first, so that the processes finish together
-    todo.sort(key=lambda t: (-_task_order(t)[0], t))
+    todo.sort(key=lambda t: (-suite.task_order(t)[0], t))
     workers = max(1, min(cfg.workers, len(todo)))
     jobs = [{"checkpoint": str(rel), "step": step, "task": t, "episodes": cfg.eval_episodes, "seed": cfg.seed,
              "max_steps": eval_max_steps(cfg, t), "cache": str(cache[t]), "settings": eval_settings(cfg, t),
              "threads": max(1, cfg.threads // workers)} for t in todo]
     t0 = time.perf_counter()
     if workers > 1:
-        for i, _ in enumerate(_in_processes(_eval_task, jobs, workers)):
+        for i, _ in enumerate(suite.in_processes(_eval_task, jobs, workers, PRELOAD)):
             if (i + 1) % 10 == 0 or i + 1 == len(jobs):
                 log(f"eval: {i + 1}/{len(jobs)} tasks ({time.perf_counter() - t0:.0f}s)")
     else:

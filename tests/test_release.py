@@ -15,7 +15,7 @@ import pytest
 
 from datasets_gen.reader import open_dataset
 from gato import checkpoint
-from gato.release import MAX_CHECKPOINT_BYTES, SMOKE_TASKS, main as release_main, prompt_timesteps, release_tasks
+from gato.release import MAX_CHECKPOINT_BYTES, SMOKE_TASKS, ReleaseConfig, check_config, main as release_main, prompt_timesteps
 from report_checks import check_report_against_returns
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -72,10 +72,11 @@ def test_smoke_release_end_to_end_and_evaluates_from_elsewhere(tmp_path, capsys)
     assert result["metadata"]["prompt_dataset"] == str(rel / "prompts" / "dmc-cartpole-balance")
 
 
-def test_release_tasks_are_the_tasks_with_experts():
+def test_release_tasks_are_the_tasks_with_experts(tmp_path):
     from eval.references import reference
 
-    tasks, left_out = release_tasks(0.5)
+    cfg = ReleaseConfig(out=str(tmp_path / "out"), work=str(tmp_path / "work"), data=str(tmp_path / "data"))
+    _, tasks, left_out = check_config(cfg)
     domains = {}
     for t in tasks:
         domains.setdefault(t.split("-")[0], []).append(t)
