@@ -94,8 +94,12 @@ class MissingPromptError(FileNotFoundError):
 
 
 def generate_command(task_id: str) -> str:
-    """The command that builds an expert dataset of ``task_id`` (default output directory)."""
-    return f"gato generate --task {task_id} --policy expert --episodes 16 --out data/{task_id}-expert"
+    """The command that builds an expert dataset of ``task_id`` (default output directory): with its
+    expert where one exists (`policies.has_expert`), else with the search expert of its domain."""
+    from policies import has_expert
+
+    policy = "expert" if has_expert(task_id) else "search"
+    return f"gato generate --task {task_id} --policy {policy} --episodes 16 --out data/{task_id}-expert"
 
 
 def trained_tasks(train_config: dict[str, Any] | None) -> dict[str, str]:

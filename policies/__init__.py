@@ -87,12 +87,27 @@ class NoExpertError(LookupError):
 
 
 def _no_expert(task_id: str, why: str) -> NoExpertError:
+    from policies.search import DOMAINS as SEARCH_DOMAINS
+
+    search = (f" Or plan with the search expert, which needs no training: `--policy search` "
+              "(docs/experts.md).") if domain_of(task_id) in SEARCH_DOMAINS else ""
     return NoExpertError(
         f"No expert exists for task {task_id!r}: {why}. Train one with "
         f"`gato train-expert --task {task_id}` (stable-baselines3; see docs/datasets.md), then pass "
         "its checkpoint as the policy (`--policy path/to/model.zip`) or install it where "
-        "policies.sb3.zoo_expert finds it."
+        f"policies.sb3.zoo_expert finds it.{search}"
     )
+
+
+def has_expert(task_id: str) -> bool:
+    """Whether ``make_policy("expert", task_id)`` finds an expert, without building it: a scripted
+    one (BabyAI bot, Meta-World, the Atari RAM games) or a checkpoint of the SB3 zoo."""
+    from policies.atari_ram import scripted_games
+    from policies.sb3 import zoo_tasks
+
+    if domain_of(task_id) in ("babyai", "metaworld") or task_id in scripted_games():
+        return True
+    return task_id in zoo_tasks()
 
 
 def _action_space(task_id: str, envs: Sequence[Any] | None, action_space: Any):

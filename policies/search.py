@@ -28,6 +28,8 @@ from typing import Any, Sequence
 from policies.base import Policy
 
 PREFIX = "search"
+DOMAINS = ("dmc", "atari", "procgen")
+"""The domains with a search expert."""
 
 
 def is_search_name(name: str) -> bool:
@@ -101,4 +103,4 @@ def make_search_policy(name: str, task_id: str, envs: Sequence[Any] | None, **kw
 
         return LookaheadPolicy(task_id, envs, build_config(LookaheadConfig, options, task_id))
     raise ValueError(f"no search expert for domain {domain!r} (task {task_id!r}); search experts exist for "
-                     "dmc, atari and procgen")
+                     f"{', '.join(DOMAINS)}")

@@ -50,8 +50,20 @@ def test_missing_expert_says_how_to_train_one(monkeypatch):
     fake = types.ModuleType("policies.sb3")
     fake.zoo_expert = lambda task_id: None
     monkeypatch.setitem(sys.modules, "policies.sb3", fake)
-    with pytest.raises(NoExpertError, match="gato train-expert --task procgen-coinrun"):
+    with pytest.raises(NoExpertError, match="gato train-expert --task procgen-coinrun") as e:
         make_policy("expert", "procgen-coinrun")
+    assert "--policy search" in str(e.value)  # procgen has a search expert
+
+
+def test_the_prompt_hint_builds_with_a_policy_that_exists():
+    from gato.policy import generate_command
+    from policies import has_expert
+
+    assert has_expert("metaworld-reach") and has_expert("babyai-goto-obj") and has_expert("atari-breakout")
+    assert has_expert("dmc-cartpole-balance")  # in the SB3 zoo
+    assert not has_expert("procgen-bigfish") and not has_expert("atari-boxing")
+    assert "--policy expert" in generate_command("metaworld-reach")
+    assert "--policy search " in generate_command("procgen-bigfish")
 
 
 def test_babyai_bot_needs_envs():
