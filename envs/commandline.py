@@ -339,6 +339,17 @@ def out_kind(path: str | os.PathLike) -> str | None:
     return None
 
 
+def what_is(path: str | os.PathLike) -> str | None:
+    """What the directory ``path`` holds, in words ("a `gato train` run", "a dataset (`gato generate`)", ...),
+    "a directory of N datasets" for one that holds only datasets, or None when it is none of these."""
+    kind = out_kind(path)
+    if kind in (None, "generate --suite"):
+        n = sum(1 for _ in Path(path).glob("*/metadata.json"))
+        if n:
+            return f"a directory of {n} datasets"
+    return None if kind is None else _KIND_TEXT.get(kind, f"files of `gato {kind}`")
+
+
 def check_out_dir(out: str, kind: str, force: bool = False, flag: str = "--out") -> bool:
     """Check that ``out`` may receive the files of a ``gato <kind>`` run, before anything is written.
 

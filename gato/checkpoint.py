@@ -406,7 +406,12 @@ def load(run_dir: str | Path, device: torch.device | str = "cpu") -> LoadedCheck
     """
     ckpt = latest(run_dir)
     if ckpt is None:
-        raise FileNotFoundError(f"no checkpoint in {run_dir} (expected {Path(run_dir) / CHECKPOINTS / LATEST})")
+        from envs.commandline import what_is
+
+        holds = what_is(run_dir) if Path(run_dir).is_dir() else None
+        also = f"; it holds {holds}" if holds else ""
+        raise FileNotFoundError(f"no checkpoint in {run_dir} (expected {Path(run_dir) / CHECKPOINTS / LATEST} "
+                                f"or model.safetensors){also}")
     try:
         verify(ckpt)
     except CorruptCheckpointError as e:

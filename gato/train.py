@@ -533,7 +533,8 @@ def check_config(cfg: Config) -> Config:
         CommandError: a --data entry that is not a finished dataset, or an --out that belongs to
             another command or holds a run started with other options (exit status 1).
     """
-    from envs.commandline import CommandError, UsageError, at_least, check_out_dir, check_unchanged, in_range
+    from envs.commandline import (CommandError, UsageError, at_least, check_out_dir, check_unchanged, in_range,
+                                  what_is)
 
     try:
         model_config = get_config(cfg.config)
@@ -571,8 +572,18 @@ def check_config(cfg: Config) -> Config:
             continue  # a module:function batch source, resolved by gato.data
         meta = Path(entry) / "metadata.json"
         if not meta.is_file():
-            why = "no such directory" if not Path(entry).exists() else "not a finished dataset (no metadata.json)"
-            raise CommandError(f"--data {entry}: {why}; build it with `gato generate --task <task> --out {entry}`")
+            if not Path(entry).exists():
+                raise CommandError(f"--data {entry}: no such directory; build it with "
+                                   f"`gato generate --task <task> --out {entry}`")
+            holds = what_is(entry)
+            if holds is not None and holds.startswith("a directory of"):
+                raise CommandError(f"--data {entry}: {holds}, not one dataset; pass them one by one "
+                                   f"(--data {entry}/*)")
+            if holds is not None and "dataset" not in holds:
+                raise CommandError(f"--data {entry}: {holds}, not a dataset; --data takes directories "
+                                   "written by `gato generate`")
+            raise CommandError(f"--data {entry}: not a finished dataset (no metadata.json); finish it by rerunning "
+                               f"its `gato generate` command, or build it with `gato generate --task <task> --out {entry}`")
         try:
             kept = json.loads(meta.read_text())["filter"]["kept"]
         except (OSError, ValueError, KeyError, TypeError) as e:

@@ -107,6 +107,19 @@ def test_empty_data_in_train(tmp_path, tiny_dataset):
     check_refused(tmp_path, ["train", "--data", "missing", "--out", "run"], ["--data missing", "no such directory"])
 
 
+def test_train_and_eval_name_what_a_wrong_directory_holds(tmp_path, tiny_dataset):
+    dataset(tmp_path / "many", tiny_dataset, "a")
+    dataset(tmp_path / "many", tiny_dataset, "b")
+    check_refused(tmp_path, ["train", "--data", "many", "--out", "run", "--steps", "1"],
+                  ["--data many", "a directory of 2 datasets", "--data many/*"], code=1)
+    (tmp_path / "old-run").mkdir()
+    (tmp_path / "old-run" / "train_config.json").write_text("{}")
+    check_refused(tmp_path, ["train", "--data", "old-run", "--out", "run", "--steps", "1"],
+                  ["--data old-run", "a `gato train` run, not a dataset"], code=1)
+    check_refused(tmp_path, ["eval", "--checkpoint", "many/a", "--tasks", "babyai-goto-red-ball"],
+                  ["many/a", "no checkpoint", "it holds a dataset"], code=1)
+
+
 def test_non_image_to_caption(tmp_path):
     (tmp_path / "notes.png").write_text("not an image")
     (tmp_path / "run").mkdir()
