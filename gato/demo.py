@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -321,31 +320,18 @@ def train_model(cfg: DemoConfig, datasets: dict[str, str], seconds: float, log=l
     same schedule from the last checkpoint (the trainer counts the seconds already spent).
     With ``train_steps`` the schedule is a fixed step count instead.
     """
+    from gato.train import run_stage, stage_schedule
+
     run = Path(cfg.out) / "model"
-    state_path = Path(cfg.out) / "demo_state.json"
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    budget, schedule = stage_schedule(run, Path(cfg.out) / "demo_state.json", seconds, cfg.train_steps,
+                                      checkpoint_minutes=2, log_every=20)
+    if schedule is None:
+        log(f"train: already done ({run})")
+        return run
     data = list(datasets.values())
     if cfg.language:
         data.append("gato.multimodal:vl_text_sources")
     weights = train_weights(cfg, datasets)
-    state.setdefault("train_seconds", round(seconds, 1))
-    atomic_write_json(state_path, state)
-    budget = float(state["train_seconds"])
-    from gato import checkpoint
-
-    last = checkpoint.latest(run)
-    if last is not None:
-        done = checkpoint.read_state(last)
-        if (cfg.train_steps is not None and done["step"] >= cfg.train_steps) or (
-                cfg.train_steps is None and done.get("train_seconds", 0.0) >= budget):
-            log(f"train: already done ({last})")
-            return run
-    if cfg.train_steps is not None:
-        schedule = ["--steps", str(cfg.train_steps), "--checkpoint-every", str(max(5, cfg.train_steps // 12)),
-                    "--log-every", str(max(1, min(10, cfg.train_steps // 20)))]
-    else:
-        schedule = ["--steps", str(10**9), "--time-budget", f"{budget:.1f}", "--checkpoint-every", str(10**9),
-                    "--checkpoint-minutes", "2", "--log-every", "20"]
     threads = stage_threads(cfg, "train", log)
     cmd = [sys.executable, "-m", "gato.train", "--data", *data, "--out", str(run), "--config", cfg.config,
            *schedule, "--batch-size", str(cfg.batch_size), "--threads", str(threads),
@@ -357,18 +343,7 @@ def train_model(cfg: DemoConfig, datasets: dict[str, str], seconds: float, log=l
     if cfg.episode_start_prob:
         cmd += ["--episode-start-prob", str(cfg.episode_start_prob)]
     log(f"train: {budget / 60:.1f} min of training: {' '.join(cmd[1:])}")
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    with open(Path(cfg.out) / "train.log", "a") as logf:
-        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env)
-        try:
-            rc = proc.wait(timeout=max(5.0, budget + 120.0))  # the trainer stops itself; this is a guard
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            proc.wait()
-            rc = None
-    last = checkpoint.latest(run)
-    if rc not in (0, None) or last is None:
-        raise RuntimeError(f"training failed (exit {rc}, checkpoint {last}); see {Path(cfg.out) / 'train.log'}")
+    rc, last = run_stage(cmd, run, Path(cfg.out) / "train.log", threads, timeout=max(5.0, budget + 120.0))
     log(f"train: {'finished' if rc == 0 else 'stopped at the time limit'}; evaluating {last}")
     return run
 

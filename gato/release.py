@@ -251,28 +251,15 @@ def train_model(cfg: ReleaseConfig, datasets: dict[str, str], log=print) -> Path
     The budget is fixed on the first run and saved in ``release_state.json``: a rerun resumes the
     same schedule from the last checkpoint (the trainer counts the seconds already spent).
     """
-    from gato import checkpoint
+    from gato.train import run_stage, stage_schedule
 
     work = Path(cfg.work)
     run = work / "model"
-    state_path = work / "release_state.json"
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
-    state.setdefault("train_seconds", round(cfg.minutes * 60, 1))
-    atomic_write_json(state_path, state)
-    budget = float(state["train_seconds"])
-    last = checkpoint.latest(run)
-    if last is not None:
-        done = checkpoint.read_state(last)
-        if (cfg.train_steps is not None and done["step"] >= cfg.train_steps) or (
-                cfg.train_steps is None and done.get("train_seconds", 0.0) >= budget):
-            log(f"train: already done ({last})")
-            return run
-    if cfg.train_steps is not None:
-        schedule = ["--steps", str(cfg.train_steps), "--checkpoint-every", str(max(5, cfg.train_steps // 12)),
-                    "--log-every", str(max(1, min(10, cfg.train_steps // 20)))]
-    else:
-        schedule = ["--steps", str(10**9), "--time-budget", f"{budget:.1f}", "--checkpoint-every", str(10**9),
-                    "--checkpoint-minutes", "5", "--log-every", "50"]
+    budget, schedule = stage_schedule(run, work / "release_state.json", cfg.minutes * 60, cfg.train_steps,
+                                      checkpoint_minutes=5, log_every=50)
+    if schedule is None:
+        log(f"train: already done ({run})")
+        return run
     weights = train_weights(cfg, datasets)
     cmd = [sys.executable, "-m", "gato.train", "--data", *datasets.values(), "--out", str(run), "--config", cfg.config,
            *schedule, "--batch-size", str(cfg.batch_size), "--threads", str(cfg.threads),
@@ -282,18 +269,7 @@ def train_model(cfg: ReleaseConfig, datasets: dict[str, str], log=print) -> Path
         cmd += ["--lr", str(cfg.lr)]
     what = f"{cfg.train_steps} steps" if cfg.train_steps is not None else f"{budget / 60:.1f} min"
     log(f"train: {what} on {len(datasets)} tasks, domain weights {weights} (log: {work / 'train.log'})")
-    env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads))
-    with open(work / "train.log", "a") as logf:
-        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env)
-        try:  # the trainer stops itself when the budget is spent; this is a guard
-            rc = proc.wait(timeout=max(60.0, 1.2 * budget + 600.0))
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            proc.wait()
-            rc = None
-    last = checkpoint.latest(run)
-    if rc not in (0, None) or last is None:
-        raise RuntimeError(f"training failed (exit {rc}, checkpoint {last}); see {work / 'train.log'}")
+    rc, last = run_stage(cmd, run, work / "train.log", cfg.threads, timeout=max(60.0, 1.2 * budget + 600.0))
     log(f"train: {'finished' if rc == 0 else 'stopped at the time limit'} at {last}")
     return run
 

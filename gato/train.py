@@ -615,6 +615,63 @@ def check_config(cfg: Config) -> Config:
     return cfg
 
 
+# ---------------------------------------------------------------------------------------------
+# The trainer as a stage of a longer command (`gato demo`, `gato release`)
+# ---------------------------------------------------------------------------------------------
+
+
+def stage_schedule(run: Path, state_path: Path, seconds: float, train_steps: int | None, *,
+                   checkpoint_minutes: float, log_every: int) -> tuple[float, list[str] | None]:
+    """The budget and the `gato train` schedule options of a stage that trains the run ``run``.
+
+    The wall-clock budget is ``seconds`` on the first call, saved as ``train_seconds`` in the JSON
+    file ``state_path``: a rerun resumes the same schedule from the run's last checkpoint (the
+    trainer counts the seconds already spent). With ``train_steps`` the schedule is that many
+    steps instead. Returns ``(budget, options)``; options are None when the run has finished.
+    """
+    from envs.atomic import atomic_write_json
+
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    state.setdefault("train_seconds", round(seconds, 1))
+    atomic_write_json(state_path, state)
+    budget = float(state["train_seconds"])
+    last = checkpoint.latest(run)
+    if last is not None:
+        done = checkpoint.read_state(last)
+        if (train_steps is not None and done["step"] >= train_steps) or (
+                train_steps is None and done.get("train_seconds", 0.0) >= budget):
+            return budget, None
+    if train_steps is not None:
+        return budget, ["--steps", str(train_steps), "--checkpoint-every", str(max(5, train_steps // 12)),
+                        "--log-every", str(max(1, min(10, train_steps // 20)))]
+    return budget, ["--steps", str(10**9), "--time-budget", f"{budget:.1f}", "--checkpoint-every", str(10**9),
+                    "--checkpoint-minutes", f"{checkpoint_minutes:g}", "--log-every", str(log_every)]
+
+
+def run_stage(cmd: list[str], run: Path, log_path: Path, threads: int, timeout: float) -> tuple[int | None, Path]:
+    """Run the trainer command ``cmd`` (output appended to ``log_path``) and return its exit status
+    (None when the ``timeout`` guard stopped it) and the run's last checkpoint.
+
+    Raises:
+        RuntimeError: the trainer failed or left no checkpoint (names the log).
+    """
+    import subprocess
+
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    with open(log_path, "a") as logf:
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env)
+        try:  # the trainer stops itself when its budget is spent; this is a guard
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait()
+            rc = None
+    last = checkpoint.latest(run)
+    if rc not in (0, None) or last is None:
+        raise RuntimeError(f"training failed (exit {rc}, checkpoint {last}); see {log_path}")
+    return rc, last
+
+
 def main(argv: list[str] | None = None) -> int:
     from envs.commandline import parse
 

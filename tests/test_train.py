@@ -289,3 +289,24 @@ def test_trains_on_a_recorded_episode_dataset(tmp_path, small_dataset):
     row = train(tiny_train_config(tmp_path / "run", data=(small_dataset("babyai-goto-red-ball"),), sequence_length=256,
                          steps=2, batch_size=2, log_every=2, prompt_prob=0.0))
     assert row["step"] == 2 and math.isfinite(row["loss/babyai"])
+
+
+def test_stage_schedule_keeps_the_first_budget_and_knows_when_it_is_spent(tmp_path, monkeypatch):
+    from gato.train import stage_schedule
+
+    run, state = tmp_path / "model", tmp_path / "state.json"
+    budget, opts = stage_schedule(run, state, 600.0, None, checkpoint_minutes=5, log_every=50)
+    assert budget == 600.0
+    assert opts[opts.index("--time-budget") + 1] == "600.0" and opts[opts.index("--checkpoint-minutes") + 1] == "5"
+    # a rerun with another budget (a later start of `gato demo`) resumes the first one
+    budget, opts = stage_schedule(run, state, 60.0, None, checkpoint_minutes=5, log_every=50)
+    assert budget == 600.0 and opts[opts.index("--time-budget") + 1] == "600.0"
+    _, opts = stage_schedule(run, state, 60.0, 24, checkpoint_minutes=5, log_every=50)
+    assert opts == ["--steps", "24", "--checkpoint-every", "5", "--log-every", "1"]
+    # a run whose last checkpoint spent the budget (or reached the steps) is done
+    monkeypatch.setattr(checkpoint, "latest", lambda path: tmp_path / "ckpt")
+    monkeypatch.setattr(checkpoint, "read_state", lambda path: {"step": 24, "train_seconds": 599.0})
+    assert stage_schedule(run, state, 60.0, None, checkpoint_minutes=5, log_every=50)[1] is not None
+    assert stage_schedule(run, state, 60.0, 24, checkpoint_minutes=5, log_every=50)[1] is None
+    monkeypatch.setattr(checkpoint, "read_state", lambda path: {"step": 24, "train_seconds": 600.5})
+    assert stage_schedule(run, state, 60.0, None, checkpoint_minutes=5, log_every=50)[1] is None
