@@ -201,6 +201,16 @@ def check_config(cfg: ReleaseConfig) -> tuple[ReleaseConfig, list[str], dict[str
     stored = Path(cfg.work) / "release_config.json"
     if resuming and stored.is_file():
         before = json.loads(stored.read_text())
+        if not cfg.tasks and before.get("tasks_resolved") and before["tasks_resolved"] != tasks:
+            # The tasks are fixed at the first run: experts added to the project since then do not
+            # change a release under way (a new --name takes them in).
+            added = sorted(set(tasks) - set(before["tasks_resolved"]))
+            tasks = list(before["tasks_resolved"])
+            left_out = {t: why for t, why in left_out.items() if t not in tasks}
+            if added:
+                print(f"note: resuming {cfg.work} on its {len(tasks)} tasks; {len(added)} task(s) got an expert "
+                      f"since it started ({', '.join(added[:5])}{', ...' if len(added) > 5 else ''}); "
+                      "give a new --name to include them", file=sys.stderr)
         now = {**asdict(cfg), "tasks_resolved": tasks}
         diffs = changed_options({k: before.get(k) for k in SHAPING}, {k: now[k] for k in SHAPING})
         if diffs:

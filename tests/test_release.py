@@ -93,3 +93,20 @@ def test_release_refuses_a_checkpoint_over_50_mb(tmp_path):
         release_main(["--config", "gato-79m", "--out", str(tmp_path / "r"), "--work", str(tmp_path / "w"),
                       "--tasks", "metaworld-reach"])
     assert not (tmp_path / "r").exists() and not (tmp_path / "w").exists()
+
+
+def test_a_resumed_release_keeps_the_tasks_it_started_with(tmp_path, capsys):
+    import dataclasses
+    import json
+
+    from datasets_gen import suite
+
+    cfg = ReleaseConfig(out=str(tmp_path / "out"), work=str(tmp_path / "work"), data=str(tmp_path / "data"))
+    every, _ = suite.expert_tasks(cfg.babyai_min_success)
+    started = [t for t in every if t != "atari-pong"]  # as if Pong's expert came after the first run
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "release_config.json").write_text(
+        json.dumps({**dataclasses.asdict(cfg), "tasks_resolved": started}))
+    _, tasks, _ = check_config(cfg)
+    assert tasks == started
+    assert "atari-pong" in capsys.readouterr().err
