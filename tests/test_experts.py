@@ -61,6 +61,50 @@ def test_breakout_fires_without_ball_and_follows_it():
     assert BREAKOUT[a[0]] == "LEFT"
 
 
+FREEWAY = ["NOOP", "UP", "DOWN"]
+BOXING = ["NOOP", "FIRE", "UP", "RIGHT", "LEFT", "DOWN", "UPRIGHT", "UPLEFT", "DOWNRIGHT", "DOWNLEFT", "UPFIRE",
+          "RIGHTFIRE", "LEFTFIRE", "DOWNFIRE", "UPRIGHTFIRE", "UPLEFTFIRE", "DOWNRIGHTFIRE", "DOWNLEFTFIRE"]
+
+
+def test_freeway_crosses_when_the_next_lane_is_clear_and_waits_for_a_car():
+    # Lanes are centred on y = 16 + 16 k (band +- 8), the chicken's column is x = 46, a car within 8 hits.
+    env = fake_env(FREEWAY)
+    pi = ram_expert("atari-freeway", [env])
+    ram = env.unwrapped.ale.ram
+    ram[108:118] = 120
+    ram[14], ram[109] = 20, 60  # in lane 0; UP reaches lane 1 (y 28) in two steps, its car 14 px away
+    a, state = pi.act({}, pi.initial_state(1), np.array([True]))
+    assert FREEWAY[a[0]] == "UP"
+    ram[109] = 56  # lane 1's car moves -4 a step: 48 in two steps, 2 px from the chicken; lane 0 is clear
+    a, state = pi.act({}, state, np.array([False]))
+    assert FREEWAY[a[0]] == "NOOP"
+    ram[109] = 36  # it has passed (-20 a step: -4 in two steps, 50 px away)
+    a, state = pi.act({}, state, np.array([False]))
+    assert FREEWAY[a[0]] == "UP"
+    ram[108], ram[109] = 46, 46  # a new episode with cars on the chicken in lanes 0 and 1: step back
+    a, _ = pi.act({}, state, np.array([True]))
+    assert FREEWAY[a[0]] == "DOWN"
+
+
+def test_boxing_closes_in_beside_the_opponent_and_punches_there():
+    env = fake_env(BOXING)
+    pi = ram_expert("atari-boxing", [env])
+    ram = env.unwrapped.ale.ram
+    ram[32], ram[34], ram[33], ram[35] = 30, 4, 109, 87  # the opening positions: far up-left of the opponent
+    a, state = pi.act({}, pi.initial_state(1), np.array([True]))
+    assert BOXING[a[0]] == "DOWNRIGHT"  # towards (109 - 20, 87 - 8) = (89, 79)
+    ram[32], ram[34] = 89, 79  # there, on the first step of a punch period (t = 1: no punch yet)
+    a, state = pi.act({}, state, np.array([False]))
+    assert BOXING[a[0]] == "NOOP"
+    a, state = pi.act({}, state, np.array([False]))
+    a, state = pi.act({}, state, np.array([False]))  # t = 3: punch
+    assert BOXING[a[0]] == "FIRE"
+    ram[32] = 125  # the other side of the opponent: target x 129, 4 px to go -> RIGHT, in range -> punch at t = 6
+    for _ in range(3):
+        a, state = pi.act({}, state, np.array([False]))
+    assert BOXING[a[0]] == "RIGHTFIRE"
+
+
 def test_ram_expert_unknown_game_or_no_envs_is_none():
     assert ram_expert("atari-alien", [fake_env(PONG)]) is None
     assert ram_expert("atari-pong", None) is None

@@ -61,7 +61,7 @@ def test_the_prompt_hint_builds_with_a_policy_that_exists():
 
     assert has_expert("metaworld-reach") and has_expert("babyai-goto-obj") and has_expert("atari-breakout")
     assert has_expert("dmc-cartpole-balance")  # in the SB3 zoo
-    assert not has_expert("procgen-bigfish") and not has_expert("atari-boxing")
+    assert has_expert("atari-boxing") and not has_expert("procgen-bigfish") and not has_expert("atari-alien")
     assert "--policy expert" in generate_command("metaworld-reach")
     assert "--policy search " in generate_command("procgen-bigfish")
 

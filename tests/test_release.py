@@ -81,7 +81,7 @@ def test_release_tasks_are_the_tasks_with_experts(tmp_path):
     for t in tasks:
         domains.setdefault(t.split("-")[0], []).append(t)
     assert len(domains["metaworld"]) == 50
-    assert set(domains["atari"]) == {"atari-breakout", "atari-pong"}
+    assert set(domains["atari"]) == {"atari-breakout", "atari-pong", "atari-freeway", "atari-boxing"}
     assert "dmc-cartpole-balance" in domains["dmc"]
     assert all(reference(t).expert_success >= 0.5 for t in domains["babyai"])
     assert "babyai-key-in-box" in left_out and "babyai-key-in-box" not in tasks  # the bot never solves it
