@@ -339,12 +339,17 @@ def out_kind(path: str | os.PathLike) -> str | None:
     return None
 
 
+def datasets_inside(path: str | os.PathLike) -> int:
+    """How many finished datasets (``*/metadata.json``) the directory ``path`` holds one level down."""
+    return sum(1 for _ in Path(path).glob("*/metadata.json"))
+
+
 def what_is(path: str | os.PathLike) -> str | None:
     """What the directory ``path`` holds, in words ("a `gato train` run", "a dataset (`gato generate`)", ...),
-    "a directory of N datasets" for one that holds only datasets, or None when it is none of these."""
+    "a directory of N datasets" for one that holds datasets one level down, or None when it is none of these."""
     kind = out_kind(path)
     if kind in (None, "generate --suite"):
-        n = sum(1 for _ in Path(path).glob("*/metadata.json"))
+        n = datasets_inside(path)
         if n:
             return f"a directory of {n} datasets"
     return None if kind is None else _KIND_TEXT.get(kind, f"files of `gato {kind}`")

@@ -533,8 +533,8 @@ def check_config(cfg: Config) -> Config:
         CommandError: a --data entry that is not a finished dataset, or an --out that belongs to
             another command or holds a run started with other options (exit status 1).
     """
-    from envs.commandline import (CommandError, UsageError, at_least, check_out_dir, check_unchanged, in_range,
-                                  what_is)
+    from envs.commandline import (CommandError, UsageError, at_least, check_out_dir, check_unchanged,
+                                  datasets_inside, in_range, out_kind, what_is)
 
     try:
         model_config = get_config(cfg.config)
@@ -575,12 +575,12 @@ def check_config(cfg: Config) -> Config:
             if not Path(entry).exists():
                 raise CommandError(f"--data {entry}: no such directory; build it with "
                                    f"`gato generate --task <task> --out {entry}`")
-            holds = what_is(entry)
-            if holds is not None and holds.startswith("a directory of"):
-                raise CommandError(f"--data {entry}: {holds}, not one dataset; pass them one by one "
+            kind = out_kind(entry)
+            if kind in (None, "generate --suite") and datasets_inside(entry):
+                raise CommandError(f"--data {entry}: {what_is(entry)}, not one dataset; pass them one by one "
                                    f"(--data {entry}/*)")
-            if holds is not None and "dataset" not in holds:
-                raise CommandError(f"--data {entry}: {holds}, not a dataset; --data takes directories "
+            if kind not in (None, "generate", "generate --suite"):
+                raise CommandError(f"--data {entry}: {what_is(entry)}, not a dataset; --data takes directories "
                                    "written by `gato generate`")
             raise CommandError(f"--data {entry}: not a finished dataset (no metadata.json); finish it by rerunning "
                                f"its `gato generate` command, or build it with `gato generate --task <task> --out {entry}`")
