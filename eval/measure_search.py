@@ -4,7 +4,7 @@ Each episode is one `rollout` call (episode ``i`` resets with ``seed + i``, as e
 result is appended to ``--results`` as soon as it ends, so a killed run resumes where it stopped.
 When a task has all its episodes, its entry ``search_expert`` is written to `eval/references.json`
 (return, std, per-episode returns, seconds per step, the policy name with its budget, the
-command) beside the published return of the task where `PUBLISHED` has one.
+command) beside the published return of the task (`published`), where the field has one.
 
     python -m eval.measure_search --tasks dmc-cheetah-run procgen-bigfish --episodes 10 \\
         --policy "search:samples=64,horizon=30"
@@ -22,28 +22,20 @@ from typing import Any
 
 import numpy as np
 
-# Published returns to compare with. DMC: CURL paper (Laskin et al. 2020),
-# Table 1, "State SAC" at 500k steps. Atari: the human score of the Atari-57 table (already the
-# task's `expert` reference). Procgen: Cobbe et al.'s R_max (already the task's `expert` reference).
-CURL_STATE_SAC_500K = {
-    "dmc-finger-spin": 923, "dmc-cartpole-swingup": 848, "dmc-reacher-easy": 923, "dmc-cheetah-run": 795,
-    "dmc-walker-walk": 948, "dmc-ball-in-cup-catch": 974,
-}
-CURL_SOURCE = "CURL (Laskin et al. 2020, arXiv:2004.04136) Table 1, State SAC at 500k env steps"
-
-
 def published(task_id: str) -> dict[str, Any] | None:
-    """The published return to set beside a search expert's, with its source, or None."""
-    if task_id in CURL_STATE_SAC_500K:
-        return {"return": CURL_STATE_SAC_500K[task_id], "source": CURL_SOURCE}
-    try:
-        from eval.references import reference
+    """The published return to set beside a search expert's, with its source, or None.
 
-        ref = reference(task_id)
-    except Exception:  # no reference entry: nothing published to compare with
-        return None
-    if ref.expert_kind in ("human", "r_max"):
-        return {"return": ref.expert, "kind": ref.expert_kind, "source": ref.expert_source}
+    DMC: the task's ``published`` entry (SAC at 1M steps); Atari and Procgen: the human / R_max anchor.
+    """
+    from eval.references import REFERENCES_PATH
+
+    with open(REFERENCES_PATH) as f:
+        entry = json.load(f)["tasks"].get(task_id, {})
+    if "published" in entry:
+        return entry["published"]
+    anchor = entry.get("expert", {})
+    if anchor.get("kind") in ("human", "r_max"):
+        return {"return": anchor["return"], "kind": anchor["kind"], "source": anchor.get("source", "")}
     return None
 
 
@@ -66,7 +58,10 @@ def measure(task_id: str, policy: str, episodes: int, seed: int, results: str, m
             command: str, write_reference: bool = True) -> dict[str, Any]:
     """Run the missing episodes of ``task_id``; write its reference entry when all are in."""
     from policies.rollout import rollout
+    from policies.search import is_search_name, resolved_name
 
+    if is_search_name(policy):  # record the budget it plans with (bare "search": the task's tuned one)
+        policy = resolved_name(policy, task_id)
     data = _load(results)
     key = f"{task_id}|{policy}|{seed}|{max_steps}"
     rows = data.setdefault(key, {"task": task_id, "policy": policy, "seed": seed, "max_steps": max_steps,

@@ -57,6 +57,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "rollout": ("eval.rollout:main", "roll out a policy on a task and save returns"),
     "score": ("eval.report:main", "print the expert-normalized table of rollout results"),
     "measure-references": ("eval.measure_references:main", "measure random/expert reference returns"),
+    "experts": ("eval.experts:main", "every task's best measured expert against the published return"),
     "train-expert": ("eval.train_expert:main", "train an RL expert with stable-baselines3"),
     "generate": ("datasets_gen.suite:main", "record expert episodes into a dataset (--suite experts: every task)"),
     "info": ("datasets_gen.info:main", "print a JSON summary of a dataset"),

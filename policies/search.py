@@ -17,7 +17,9 @@ resets or reseeds it. The planning budget comes as options in the policy name::
     gato generate --task dmc-cheetah-run --policy "search:samples=128,horizon=40,iterations=2"
     gato generate --task atari-pong --policy "search:depth=30,rollouts=2"
 
-Measured returns, costs per step and the budget curves: docs/experts.md.
+Bare ``search`` plans with the task's tuned budget (`TASK_BUDGETS`: the horizon must cover the
+task's time scale) or the domain's defaults; options in the name override it. Measured returns,
+costs per step and the budget curves: docs/experts.md.
 """
 
 from __future__ import annotations
@@ -30,6 +32,21 @@ from policies.base import Policy
 PREFIX = "search"
 DOMAINS = ("dmc", "atari", "procgen")
 """The domains with a search expert."""
+
+
+TASK_BUDGETS: dict[str, str] = {
+    # DMC: swing-ups and balancing need about a second of lookahead (100 control steps of 0.01 s).
+    "dmc-cartpole-balance": "samples=32,horizon=100,knots=5",
+    "dmc-cartpole-balance-sparse": "samples=32,horizon=100,knots=5",
+    "dmc-cartpole-swingup": "samples=32,horizon=100,knots=5",
+    "dmc-cartpole-swingup-sparse": "samples=32,horizon=100,knots=5",
+    "dmc-pendulum-swingup": "samples=32,horizon=100,knots=5",
+    "dmc-acrobot-swingup": "samples=32,horizon=100,knots=5",
+    "dmc-acrobot-swingup-sparse": "samples=32,horizon=100,knots=5",
+    "dmc-finger-turn-easy": "samples=32,horizon=50",
+    "dmc-finger-turn-hard": "samples=32,horizon=50",
+}
+"""Per-task planning budgets used by bare ``search`` (each measured in docs/experts.md)."""
 
 
 def is_search_name(name: str) -> bool:
@@ -75,11 +92,34 @@ def build_config(cls: type, options: dict[str, Any], task_id: str) -> Any:
     return cfg
 
 
+def task_options(name: str, task_id: str) -> dict[str, str]:
+    """The options ``name`` plans ``task_id`` with: the task's `TASK_BUDGETS` entry, overridden by ``name``'s.
+
+    Example:
+        >>> task_options("search:samples=64", "dmc-pendulum-swingup")
+        {'samples': '64', 'horizon': '100', 'knots': '5'}
+    """
+    base = parse_options(f"{PREFIX}:{TASK_BUDGETS[task_id]}") if task_id in TASK_BUDGETS else {}
+    return {**base, **parse_options(name)}
+
+
+def resolved_name(name: str, task_id: str) -> str:
+    """``name`` with every option it plans ``task_id`` with spelled out (what a measurement records).
+
+    Example:
+        >>> resolved_name("search", "dmc-pendulum-swingup")
+        'search:samples=32,horizon=100,knots=5'
+    """
+    options = task_options(name, task_id)
+    return PREFIX + (":" + ",".join(f"{k}={v}" for k, v in options.items()) if options else "")
+
+
 def make_search_policy(name: str, task_id: str, envs: Sequence[Any] | None, **kw: Any) -> Policy:
     """The search expert of ``task_id``'s domain, with the budget options of ``name``.
 
     Args:
-        name: ``"search"`` or ``"search:k=v,..."``.
+        name: ``"search"`` (the task's budget, `TASK_BUDGETS`, or the domain's defaults) or
+            ``"search:k=v,..."`` (options over it).
         task_id: registry id.
         envs: the wrapped envs the policy acts in (required: planning copies their state).
         **kw: typed options, merged over those in the name.
@@ -89,7 +129,7 @@ def make_search_policy(name: str, task_id: str, envs: Sequence[Any] | None, **kw
     """
     from envs import domain_of
 
-    options: dict[str, Any] = {**parse_options(name), **kw}
+    options: dict[str, Any] = {**task_options(name, task_id), **kw}
     if not envs:
         raise ValueError(f"the search expert plans in copies of the env's state: pass the wrapped envs "
                          f"(make_policy({name!r}, {task_id!r}, envs=[env]))")

@@ -60,6 +60,9 @@ class MPPIConfig:
     """score every k-th control step of the horizon (times k): cheaper scoring for slow rewards."""
     coarse: int = 1
     """plan with a physics timestep this many times larger (fewer MuJoCo steps; an approximate model)."""
+    shaped: bool = True
+    """plan with the task's dense planning score where its reward is sparse (`PLANNING_SCORES`); the
+    recorded return is the task's own reward either way."""
 
     def validate(self) -> None:
         if self.method not in ("mppi", "cem", "ps"):
@@ -254,6 +257,61 @@ VECTOR_REWARDS: dict[str, Callable[[Any, StateBatch], np.ndarray]] = {
 """``"domain/task"`` -> vectorized reward; other tasks are scored with the suite's get_reward per state."""
 
 
+def _shaped(hit: np.ndarray, dist: np.ndarray, margin: float) -> np.ndarray:
+    """1 where the sparse reward is earned, else up to 0.5 falling linearly to 0 at ``margin`` away."""
+    return np.where(hit, 1.0, 0.5 * np.clip(1.0 - dist / margin, 0.0, 1.0))
+
+
+def _pendulum_shaped(physics, b: StateBatch) -> np.ndarray:
+    cos = np.cos(b.qpos[:, 0])
+    return _shaped(_pendulum(physics, b) > 0, 1.0 - cos, 2.0)
+
+
+def _finger_spin_shaped(physics, b: StateBatch) -> np.ndarray:
+    # the task pays 1 at a hinge velocity <= -15 rad/s: rise linearly to it
+    return np.clip(-b.sensor("hinge_velocity")[:, 0] / 15.0, 0.0, 1.0)
+
+
+def _finger_turn_shaped(physics, b: StateBatch) -> np.ndarray:
+    spinner = b.sensor("spinner")[:, [0, 2]]
+    to_target = (b.sensor("target")[:, [0, 2]] - spinner) - (b.sensor("tip")[:, [0, 2]] - spinner)
+    dist = np.linalg.norm(to_target, axis=1) - physics.named.model.site_size["target", 0]
+    return _shaped(dist <= 0, dist, 0.4)
+
+
+def _ball_in_cup_shaped(physics, b: StateBatch) -> np.ndarray:
+    d = b.kinematics("site_xpos", "target")[:, [0, 2]] - b.kinematics("xpos", "ball")[:, [0, 2]]
+    return _shaped(_ball_in_cup(physics, b) > 0, np.linalg.norm(d, axis=1), 0.6)
+
+
+def _reacher_shaped(physics, b: StateBatch) -> np.ndarray:
+    radii = physics.named.model.geom_size[["target", "finger"], 0].sum()
+    d = b.kinematics("geom_xpos", "target")[:, :2] - b.kinematics("geom_xpos", "finger")[:, :2]
+    dist = np.linalg.norm(d, axis=1)
+    return _shaped(dist <= radii, dist - radii, 0.4)
+
+
+def _sparse_with_dense(sparse: Callable, dense: Callable) -> Callable[[Any, StateBatch], np.ndarray]:
+    """1 where the sparse reward pays, else half the task's dense sibling reward."""
+    def score(physics, b: StateBatch) -> np.ndarray:
+        return np.where(sparse(physics, b) > 0, 1.0, 0.5 * dense(physics, b))
+    return score
+
+
+PLANNING_SCORES: dict[str, Callable[[Any, StateBatch], np.ndarray]] = {
+    "cartpole/balance_sparse": _sparse_with_dense(_cartpole(True), _cartpole(False)),
+    "cartpole/swingup_sparse": _sparse_with_dense(_cartpole(True), _cartpole(False)),
+    "acrobot/swingup_sparse": _sparse_with_dense(_acrobot(True), _acrobot(False)),
+    "pendulum/swingup": _pendulum_shaped, "finger/spin": _finger_spin_shaped,
+    "finger/turn_easy": _finger_turn_shaped, "finger/turn_hard": _finger_turn_shaped,
+    "ball_in_cup/catch": _ball_in_cup_shaped, "reacher/easy": _reacher_shaped, "reacher/hard": _reacher_shaped,
+}
+"""Dense planning scores of the sparse-reward tasks: each equals 1 exactly where the task pays 1 and is
+below 1 elsewhere (half the dense sibling task's reward for cartpole and acrobot; a ramp towards the
+goal for the others), so a plan that maximizes the score earns the reward, and a plan short of it
+still sees which way is closer."""
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -329,13 +387,14 @@ class MPPIPolicy(Policy):
                                  f"{type(e.unwrapped).__name__} without .dmc_env")
         dmc = self.envs[0].unwrapped.dmc_env
         self.source = self._source(task_id)
-        self.vector_reward = VECTOR_REWARDS.get(self.source)
+        shaping = PLANNING_SCORES.get(self.source) if self.cfg.shaped else None
+        self.vector_reward = shaping or VECTOR_REWARDS.get(self.source)
         self.nu = dmc.action_spec().shape[0]
         self.n_sub_steps = int(dmc._n_sub_steps)
         c = self.cfg
         self.name = (f"search-mppi:{task_id}:{c.method},s{c.samples},h{c.horizon},k{c.knots},i{c.iterations},"
                      f"n{c.noise},t{c.temperature}" + (f",c{c.coarse}" if c.coarse > 1 else "")
-                     + (f",r{c.reward_stride}" if c.reward_stride > 1 else ""))
+                     + (f",r{c.reward_stride}" if c.reward_stride > 1 else "") + (",shaped" if shaping else ""))
         self._W = interpolation_matrix(np.arange(c.horizon), c.horizon, c.knots)  # (H, K)
         knot_t = np.linspace(0, c.horizon - 1, c.knots) if c.knots > 1 else np.zeros(1)
         # warm start: the plan one control step later, on the same knots (the last knot holds)

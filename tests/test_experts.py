@@ -175,3 +175,31 @@ def test_record_trained_expert_keeps_existing_anchor(tmp_path):
     assert "gato train-expert" in raw["sb3_expert"]["source"]
     assert record_trained_expert("babyai-new-level-x", expert, str(path)) == "expert"
     assert load_references(str(path)) is not None
+
+
+def test_expert_table_takes_the_best_measured_expert_and_scores_it_against_the_published_return(tmp_path):
+    from eval.experts import expert_rows, summary
+
+    path = tmp_path / "references.json"
+    path.write_text(json.dumps({"tasks": {
+        "dmc-cheetah-run": {"random": {"return": 0}, "expert": {"return": 1000, "kind": "scale"},
+                            "search_expert": {"return": 600, "kind": "search", "episodes": 10},
+                            "sb3_expert": {"return": 700, "kind": "sb3-sac", "episodes": 10},
+                            "published": {"return": 800, "kind": "sac-1m"}},
+        "dmc-fish-upright": {"random": {"return": 0}, "expert": {"return": 1000, "kind": "scale"}},
+        "atari-pong": {"random": {"return": -20}, "expert": {"return": 0, "kind": "human"},
+                       "ram_expert": {"return": -8, "kind": "scripted-ram", "episodes": 10}},
+        "procgen-bigfish": {"random": {"return": 1}, "expert": {"return": 11, "kind": "r_max"},
+                            "search_expert": {"return": 5, "kind": "search", "episodes": 10}},
+        "metaworld-reach": {"random": {"return": 1}, "expert": {"return": 9, "kind": "scripted"}},
+    }}))
+    rows = {r.task_id: r for r in expert_rows(path=str(path))}
+    cheetah = rows["dmc-cheetah-run"]
+    assert (cheetah.source, cheetah.ret, cheetah.published) == ("sb3_expert", 700, 800)
+    assert cheetah.score == pytest.approx(700 / 800) and cheetah.meets_target          # >= 0.8 of SAC
+    assert rows["dmc-fish-upright"].ret is None and not rows["dmc-fish-upright"].meets_target
+    assert rows["atari-pong"].score == pytest.approx(12 / 20) and rows["atari-pong"].meets_target  # 0.6 HN
+    assert rows["procgen-bigfish"].score == pytest.approx(0.4) and not rows["procgen-bigfish"].meets_target
+    assert rows["metaworld-reach"].ret == 9 and rows["metaworld-reach"].score is None  # nothing published
+    lines = summary(list(rows.values()))
+    assert "dmc: 2 tasks, 1 with a measured expert, 1 with a published return, 1 at >= 0.8" in lines[1]

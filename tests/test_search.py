@@ -11,7 +11,7 @@ import pytest
 import envs
 from policies import make_policy
 from policies.search import parse_options
-from policies.search_dmc import VECTOR_REWARDS, MPPIConfig, MPPIPolicy, StateBatch, interpolation_matrix
+from policies.search_dmc import PLANNING_SCORES, VECTOR_REWARDS, MPPIConfig, MPPIPolicy, StateBatch, interpolation_matrix
 
 
 def _batch(obs):
@@ -89,9 +89,8 @@ def test_dmc_score_equals_env_return(task):
         assert scores[s] == pytest.approx(ret, abs=1e-9)
 
 
-@pytest.mark.parametrize("source", sorted(VECTOR_REWARDS))
-def test_vector_rewards_match_suite(source):
-    """Each vectorized reward equals the suite's get_reward on states spread over the joint space."""
+def _spread_states(source: str):
+    """(physics, StateBatch, suite rewards) of 40 states of ``"domain/task"`` spread over its joint space."""
     import mujoco
 
     from envs.dmc import dmc_task_id
@@ -106,21 +105,43 @@ def test_vector_rewards_match_suite(source):
     ref = []
     q0 = dmc.physics.data.qpos.copy()
     for j in range(40):
-        if j % 2:  # a state from a random walk of the env's own dynamics
+        if j == 0:  # at rest at qpos 0: the upright goal of cartpole and acrobot
+            d.qpos[:], d.qvel[:] = 0.0, 0.0
+        elif j % 2:  # a state from a random walk of the env's own dynamics
             env.step(rng.uniform(-1, 1, env.action_space.shape))
             d.qpos[:], d.qvel[:] = dmc.physics.data.qpos, dmc.physics.data.qvel
         else:  # a perturbed state, so sparse rewards are hit too
             d.qpos[:] = q0 + rng.normal(0, 0.3, m.nq) * (rng.random() < 0.5)
             d.qvel[:] = rng.normal(0, 3.0, m.nv)
             if source == "finger/spin":
-                d.qvel[-1] = rng.choice([-20.0, 20.0])
+                d.qvel[-1] = rng.choice([-20.0, -5.0, 20.0])
         d.ctrl[:] = rng.uniform(-1, 1, m.nu)
         mujoco.mj_forward(m, d)
         for k in rows:
             rows[k].append(getattr(d, k).copy())
         ref.append(dmc.task.get_reward(p))
     batch = StateBatch(p, *(np.array(rows[k]) for k in ("qpos", "qvel", "ctrl", "sensordata")))
+    return p, batch, np.array(ref)
+
+
+@pytest.mark.parametrize("source", sorted(VECTOR_REWARDS))
+def test_vector_rewards_match_suite(source):
+    """Each vectorized reward equals the suite's get_reward on states spread over the joint space."""
+    p, batch, ref = _spread_states(source)
     np.testing.assert_allclose(VECTOR_REWARDS[source](p, batch), ref, atol=1e-12)
+
+
+@pytest.mark.parametrize("source", sorted(PLANNING_SCORES))
+def test_planning_scores_pay_one_exactly_where_the_task_does(source):
+    """A sparse task's dense planning score is 1 where its reward is 1, and in [0, 1) elsewhere."""
+    p, batch, ref = _spread_states(source)
+    shaped = PLANNING_SCORES[source](p, batch)
+    assert ((ref == 0) | (ref == 1)).all() and (ref == 0).any(), ref
+    if source.startswith(("cartpole", "acrobot", "pendulum", "finger/spin")):  # the states include rewarded ones
+        assert (ref == 1).any(), ref
+    np.testing.assert_array_equal(shaped[ref == 1], 1.0)
+    assert ((shaped[ref == 0] >= 0) & (shaped[ref == 0] < 1)).all(), shaped[ref == 0]
+    assert shaped[ref == 0].max() > 0, "the score must see something where the reward is 0"
 
 
 def test_dmc_search_beats_random():
