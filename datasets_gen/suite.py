@@ -13,12 +13,11 @@ The one place for what `gato generate --suite` and `gato release` (stage 1) shar
 
 - `expert_tasks`, the suite ``experts``: every task whose ``make_policy("expert", task)`` is an
   expert: the BabyAI levels whose bot success measured in ``eval/references.json`` is at least
-  ``babyai_min_success`` (0.5), all Meta-World tasks (scripted experts), the tasks of the SB3 zoo
-  (`policies.sb3.zoo_tasks`: DMC) and the Atari games with a RAM-scripted expert
-  (`policies.atari_ram.scripted_games`). The search experts (`policies.search`, ``--policy search``)
-  are not in it: they are another policy name, not a task's ``expert``, and are measured on a few
-  tasks only (docs/experts.md). A task whose expert turns out to be missing (an SB3 zoo checkpoint
-  not there) is skipped with the reason.
+  ``babyai_min_success`` (0.5), and every other task with an expert (`policies.expert_choice`):
+  all Meta-World tasks (scripted experts), the Atari games with a RAM-scripted expert, the tasks of
+  the SB3 zoo (DMC) and the tasks with a search expert measured by `eval.measure_search` (DMC,
+  Atari, Procgen); where a task has several, the best measured one. A task whose expert turns out
+  to be missing (an SB3 zoo checkpoint not there) is skipped with the reason.
 - `DATA_EPISODES`, `SHARD_SIZE`, `ACTION_NOISE` and `dataset_plan`: episodes, episodes per shard
   and DART noise per domain.
 - `build_datasets`: the per-task jobs, all through one job function (`generate_job`), on
@@ -83,8 +82,7 @@ def expert_tasks(babyai_min_success: float = 0.5) -> tuple[list[str], dict[str, 
     """Every task with an expert (the module docstring), and ``{task: why left out}`` for the BabyAI
     levels the bot fails."""
     import envs
-    from policies.atari_ram import scripted_games
-    from policies.sb3 import zoo_tasks
+    from policies import has_expert
 
     measured = measured_success()
     tasks, left_out = [], {}
@@ -95,9 +93,7 @@ def expert_tasks(babyai_min_success: float = 0.5) -> tuple[list[str], dict[str, 
                                  if success is not None else "no measured bot success in eval/references.json")
         else:
             tasks.append(task_id)
-    tasks += list(envs.task_ids("metaworld"))
-    tasks += [t for t in zoo_tasks() if t not in tasks]
-    tasks += [t for t in scripted_games() if t not in tasks]
+    tasks += [t for t in envs.task_ids() if domain_of(t) != "babyai" and has_expert(t)]
     return tasks, left_out
 
 

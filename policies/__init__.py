@@ -4,7 +4,8 @@
 | ---------------- | -------------------------------------------------------------------------- |
 | ``"random"``     | uniform actions, seeded per episode (`policies.random`)                    |
 | ``"expert"``     | the task's expert: BabyAI bot, Meta-World scripted (`policies.scripted`),  |
-|                  | Atari RAM-scripted (`policies.atari_ram`), SB3 zoo (`policies.sb3`)        |
+|                  | Atari RAM-scripted (`policies.atari_ram`), SB3 zoo (`policies.sb3`), or a  |
+|                  | measured search expert: the best measured one (`expert_choice`)            |
 | ``path/to/x.zip``| a stable-baselines3 checkpoint (`policies.sb3`)                            |
 | ``"search"``,    | planning in copies of the simulator state: DMC MPPI, Atari / Procgen       |
 | ``"search:k=v"`` | lookahead (`policies.search`; budget options in the name)                  |
@@ -26,7 +27,8 @@ from typing import Any, Callable, Sequence
 from envs.registry import domain_of
 from policies.base import Policy, PolicyState
 
-__all__ = ["Policy", "PolicyState", "NoExpertError", "make_policy", "POLICY_NAMES",
+__all__ = ["Policy", "PolicyState", "NoExpertError", "make_policy", "POLICY_NAMES", "ExpertChoice", "expert_choice",
+           "has_expert",
            "register_policy", "registered_policy_modules", "import_policy_modules"]
 
 POLICY_NAMES = ("random", "expert", "search")
@@ -99,15 +101,68 @@ def _no_expert(task_id: str, why: str) -> NoExpertError:
     )
 
 
-def has_expert(task_id: str) -> bool:
-    """Whether ``make_policy("expert", task_id)`` finds an expert, without building it: a scripted
-    one (BabyAI bot, Meta-World, the Atari RAM games) or a checkpoint of the SB3 zoo."""
+REFERENCES_JSON = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "eval", "references.json")
+"""The measured returns of the experts, read as data (`eval.references` reads the same file; policies
+sits below eval, so it does not import it)."""
+
+
+@dataclass(frozen=True)
+class ExpertChoice:
+    """Where ``make_policy("expert", task_id)`` gets a task's expert.
+
+    Attributes:
+        source: ``"scripted"`` (BabyAI bot, Meta-World), ``"ram"`` (an Atari RAM script),
+            ``"zoo"`` (an SB3 checkpoint of the zoo) or ``"search"`` (a measured search expert).
+        policy: the policy name it is built from (``"search:..."`` with the measured budget).
+        measured_return: its measured mean return in eval/references.json, where measured.
+    """
+
+    source: str
+    policy: str
+    measured_return: float | None = None
+
+
+def _measured_returns(task_id: str) -> dict[str, dict[str, Any]]:
+    import json
+
+    with open(REFERENCES_JSON) as f:
+        entry = json.load(f)["tasks"].get(task_id, {})
+    out = {k: entry[k] for k in ("ram_expert", "sb3_expert", "search_expert") if k in entry}
+    if str(entry.get("expert", {}).get("kind", "")).startswith("sb3"):  # a trained expert as the anchor
+        out.setdefault("sb3_expert", entry["expert"])
+    return out
+
+
+def expert_choice(task_id: str) -> ExpertChoice | None:
+    """The expert ``make_policy("expert", task_id)`` builds, without building it; None if there is none.
+
+    BabyAI and Meta-World have the scripted experts that ship with them. Elsewhere the candidates are
+    an Atari RAM script (`policies.atari_ram`), a checkpoint of the SB3 zoo (`policies.sb3`) and a
+    search expert measured by `eval.measure_search` (its entry in eval/references.json names the
+    budget); the one with the highest measured return is the expert (`gato experts` lists them).
+    """
     from policies.atari_ram import scripted_games
     from policies.sb3 import zoo_tasks
 
-    if domain_of(task_id) in ("babyai", "metaworld") or task_id in scripted_games():
-        return True
-    return task_id in zoo_tasks()
+    if domain_of(task_id) in ("babyai", "metaworld"):
+        return ExpertChoice("scripted", "expert")
+    measured = _measured_returns(task_id)
+    candidates = []
+    if task_id in scripted_games():
+        candidates.append(ExpertChoice("ram", "expert", measured.get("ram_expert", {}).get("return")))
+    if task_id in zoo_tasks():
+        candidates.append(ExpertChoice("zoo", "expert", measured.get("sb3_expert", {}).get("return")))
+    if "search_expert" in measured:
+        e = measured["search_expert"]
+        candidates.append(ExpertChoice("search", str(e["policy"]), float(e["return"])))
+    if not candidates:
+        return None
+    return max(candidates, key=lambda c: float("-inf") if c.measured_return is None else c.measured_return)
+
+
+def has_expert(task_id: str) -> bool:
+    """Whether ``make_policy("expert", task_id)`` finds an expert (`expert_choice`)."""
+    return expert_choice(task_id) is not None
 
 
 def _action_space(task_id: str, envs: Sequence[Any] | None, action_space: Any):
@@ -184,23 +239,34 @@ def make_policy(name: str, task_id: str, envs: Sequence[Any] | None = None, **kw
 
 
 def _make_expert(task_id: str, envs: Sequence[Any] | None) -> Policy:
-    domain = domain_of(task_id)
-    if domain == "babyai":
+    choice = expert_choice(task_id)
+    if choice is None:
+        raise _no_expert(task_id, "no scripted expert, no trained SB3 checkpoint and no measured search expert")
+    if choice.source == "scripted" and domain_of(task_id) == "babyai":
         from policies.scripted import BabyAIBotPolicy
 
         return BabyAIBotPolicy(envs or [])
-    if domain == "metaworld":
+    if choice.source == "scripted":
         from policies.scripted import MetaWorldScriptedPolicy
 
         return MetaWorldScriptedPolicy(task_id)
-    if domain == "atari":
-        try:
-            from policies.atari_ram import ram_expert
-        except ImportError as e:
-            raise _no_expert(task_id, f"policies.atari_ram is not available ({e})") from e
+    if choice.source == "ram":
+        from policies.atari_ram import ram_expert
+
         expert = ram_expert(task_id, envs)
-        if expert is not None:
-            return expert
+        if expert is None:
+            raise _no_expert(task_id, "its RAM-scripted expert reads the env's emulator: pass the wrapped envs")
+        return expert
+    if choice.source == "search":
+        from policies.search import make_search_policy
+
+        return make_search_policy(choice.policy, task_id, envs)
+    from policies.sb3 import zoo_expert
+
+    expert = zoo_expert(task_id)
+    if expert is None:
+        raise _no_expert(task_id, "its SB3 zoo checkpoint is missing")
+    return expert
     try:
         from policies.sb3 import zoo_expert
     except ImportError as e:

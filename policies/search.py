@@ -45,6 +45,9 @@ TASK_BUDGETS: dict[str, str] = {
     "dmc-acrobot-swingup-sparse": "samples=32,horizon=100,knots=5",
     "dmc-finger-turn-easy": "samples=32,horizon=50",
     "dmc-finger-turn-hard": "samples=32,horizon=50",
+    # Atari: a short lookahead (5 agent steps, 20 frames) re-planned every step beats a long one.
+    **{f"atari-{game}": "depth=5" for game in (
+        "assault", "atlantis", "crazy-climber", "gopher", "road-runner", "star-gunner", "video-pinball")},
 }
 """Per-task planning budgets used by bare ``search`` (each measured in docs/experts.md)."""
 

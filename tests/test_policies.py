@@ -49,6 +49,7 @@ def test_unknown_policy_name():
 def test_missing_expert_says_how_to_train_one(monkeypatch):
     fake = types.ModuleType("policies.sb3")
     fake.zoo_expert = lambda task_id: None
+    fake.zoo_tasks = lambda: []
     monkeypatch.setitem(sys.modules, "policies.sb3", fake)
     with pytest.raises(NoExpertError, match="gato train-expert --task procgen-coinrun") as e:
         make_policy("expert", "procgen-coinrun")
@@ -61,9 +62,10 @@ def test_the_prompt_hint_builds_with_a_policy_that_exists():
 
     assert has_expert("metaworld-reach") and has_expert("babyai-goto-obj") and has_expert("atari-breakout")
     assert has_expert("dmc-cartpole-balance")  # in the SB3 zoo
-    assert has_expert("atari-boxing") and not has_expert("procgen-bigfish") and not has_expert("atari-alien")
+    assert has_expert("procgen-bigfish")  # a measured search expert (eval/references.json)
+    assert has_expert("atari-boxing") and not has_expert("procgen-coinrun") and not has_expert("atari-alien")
     assert "--policy expert" in generate_command("metaworld-reach")
-    assert "--policy search " in generate_command("procgen-bigfish")
+    assert "--policy search " in generate_command("procgen-coinrun")
 
 
 def test_babyai_bot_needs_envs():
@@ -88,3 +90,27 @@ def test_babyai_bot_that_loops_counts_as_failure():
     # budget turns that into a failed episode instead of a hang.
     r = rollout("expert", "babyai-goto-imp-unlock", episodes=1, seed=6)
     assert r.successes == [False] and r.returns == [0.0]
+
+
+def test_the_expert_is_the_best_measured_one(tmp_path, monkeypatch):
+    """Among a task's RAM script, zoo checkpoint and measured search expert, the highest measured return wins."""
+    import json
+
+    import policies
+
+    refs = tmp_path / "references.json"
+    refs.write_text(json.dumps({"tasks": {
+        "dmc-cartpole-balance": {"sb3_expert": {"return": 995.0},
+                                 "search_expert": {"return": 990.0, "policy": "search:horizon=100"}},
+        "dmc-cartpole-swingup": {"sb3_expert": {"return": 287.0},
+                                 "search_expert": {"return": 790.0, "policy": "search:samples=32,horizon=100"}},
+        "procgen-bigfish": {"search_expert": {"return": 36.0, "policy": "search"}},
+    }}))
+    monkeypatch.setattr(policies, "REFERENCES_JSON", str(refs))
+    assert policies.expert_choice("dmc-cartpole-balance").source == "zoo"
+    swingup = policies.expert_choice("dmc-cartpole-swingup")
+    assert (swingup.source, swingup.policy, swingup.measured_return) == ("search", "search:samples=32,horizon=100", 790.0)
+    assert policies.expert_choice("procgen-bigfish").source == "search"
+    assert policies.expert_choice("procgen-coinrun") is None            # nothing measured, nothing scripted
+    assert policies.expert_choice("atari-boxing").source == "ram"       # scripted, unmeasured in this file
+    assert policies.expert_choice("metaworld-reach").source == "scripted"
