@@ -114,3 +114,22 @@ def test_the_expert_is_the_best_measured_one(tmp_path, monkeypatch):
     assert policies.expert_choice("procgen-coinrun") is None            # nothing measured, nothing scripted
     assert policies.expert_choice("atari-boxing").source == "ram"       # scripted, unmeasured in this file
     assert policies.expert_choice("metaworld-reach").source == "scripted"
+
+
+def test_a_measured_search_expert_is_built_with_its_measured_budget(tmp_path, monkeypatch):
+    import json
+
+    import envs
+    import policies
+    from policies.search_discrete import LookaheadPolicy
+
+    refs = tmp_path / "references.json"
+    refs.write_text(json.dumps({"tasks": {"procgen-coinrun": {"search_expert": {"return": 9.0,
+                                                                                "policy": "search:depth=7,hold=2"}}}}))
+    monkeypatch.setattr(policies, "REFERENCES_JSON", str(refs))
+    env = envs.make("procgen-coinrun")
+    try:
+        pi = make_policy("expert", "procgen-coinrun", envs=[env])
+        assert isinstance(pi, LookaheadPolicy) and (pi.cfg.depth, pi.cfg.hold) == (7, 2)
+    finally:
+        env.close()
