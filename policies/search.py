@@ -45,6 +45,14 @@ TASK_BUDGETS: dict[str, str] = {
     "dmc-acrobot-swingup-sparse": "samples=32,horizon=100,knots=5",
     "dmc-finger-turn-easy": "samples=32,horizon=50",
     "dmc-finger-turn-hard": "samples=32,horizon=50",
+    "dmc-finger-spin": "samples=32,horizon=30",
+    "dmc-reacher-hard": "samples=32,horizon=30",
+    "dmc-walker-stand": "samples=32,horizon=30",
+    # suite rewards scored state by state (slow): fewer, shorter sequences, every other step scored
+    "dmc-humanoid-stand": "samples=16,horizon=10,reward_stride=2",
+    "dmc-humanoid-walk": "samples=16,horizon=10,reward_stride=2",
+    "dmc-humanoid-run": "samples=16,horizon=10,reward_stride=2",
+    "dmc-fish-swim": "samples=16,horizon=20,reward_stride=4",
     # Atari: a short lookahead (5 agent steps, 20 frames) re-planned every step beats a long one.
     **{f"atari-{game}": "depth=5" for game in (
         "assault", "atlantis", "crazy-climber", "gopher", "road-runner", "star-gunner", "video-pinball")},
