@@ -105,6 +105,7 @@ def test_the_expert_is_the_best_measured_one(tmp_path, monkeypatch):
         "dmc-cartpole-swingup": {"sb3_expert": {"return": 287.0},
                                  "search_expert": {"return": 790.0, "policy": "search:samples=32,horizon=100"}},
         "procgen-bigfish": {"search_expert": {"return": 36.0, "policy": "search"}},
+        "procgen-maze": {"random": {"return": 5.0}, "search_expert": {"return": 5.0, "policy": "search"}},
     }}))
     monkeypatch.setattr(policies, "REFERENCES_JSON", str(refs))
     assert policies.expert_choice("dmc-cartpole-balance").source == "zoo"
@@ -112,6 +113,7 @@ def test_the_expert_is_the_best_measured_one(tmp_path, monkeypatch):
     assert (swingup.source, swingup.policy, swingup.measured_return) == ("search", "search:samples=32,horizon=100", 790.0)
     assert policies.expert_choice("procgen-bigfish").source == "search"
     assert policies.expert_choice("procgen-coinrun") is None            # nothing measured, nothing scripted
+    assert policies.expert_choice("procgen-maze") is None               # a search expert no better than random
     assert policies.expert_choice("atari-boxing").source == "ram"       # scripted, unmeasured in this file
     assert policies.expert_choice("metaworld-reach").source == "scripted"
 
