@@ -48,6 +48,10 @@ TASK_BUDGETS: dict[str, str] = {
     "dmc-finger-spin": "samples=32,horizon=30",
     "dmc-reacher-hard": "samples=32,horizon=30",
     "dmc-walker-stand": "samples=32,horizon=30",
+    "dmc-walker-walk": "samples=32,horizon=30",
+    "dmc-walker-run": "samples=32,horizon=30",
+    # the hopper gets up from the floor: 1.2 s of lookahead
+    "dmc-hopper-stand": "samples=64,horizon=60,knots=6",
     # suite rewards scored state by state (slow): fewer, shorter sequences, every other step scored
     "dmc-humanoid-stand": "samples=16,horizon=10,reward_stride=2",
     "dmc-humanoid-walk": "samples=16,horizon=10,reward_stride=2",
@@ -55,7 +59,9 @@ TASK_BUDGETS: dict[str, str] = {
     "dmc-fish-swim": "samples=16,horizon=20,reward_stride=4",
     # Atari: a short lookahead (5 agent steps, 20 frames) re-planned every step beats a long one.
     **{f"atari-{game}": "depth=5" for game in (
-        "assault", "atlantis", "crazy-climber", "gopher", "road-runner", "star-gunner", "video-pinball")},
+        "assault", "asterix", "atlantis", "crazy-climber", "gopher", "ice-hockey", "krull", "road-runner",
+        "star-gunner", "tutankham", "video-pinball")},
+    "atari-kung-fu-master": "depth=10",
 }
 """Per-task planning budgets used by bare ``search`` (each measured in docs/experts.md)."""
 
