@@ -127,6 +127,7 @@ def _measured_returns(task_id: str) -> dict[str, dict[str, Any]]:
 
     with open(REFERENCES_JSON) as f:
         entry = json.load(f)["tasks"].get(task_id, {})
+    # the measured experts, and the random return they must beat
     out = {k: entry[k] for k in ("ram_expert", "sb3_expert", "search_expert", "random") if k in entry}
     if str(entry.get("expert", {}).get("kind", "")).startswith("sb3"):  # a trained expert as the anchor
         out.setdefault("sb3_expert", entry["expert"])
@@ -140,9 +141,9 @@ def expert_choice(task_id: str) -> ExpertChoice | None:
     an Atari RAM script (`policies.atari_ram`), a checkpoint of the SB3 zoo (`policies.sb3`) and a
     search expert measured by `eval.measure_search` (its entry in eval/references.json names the
     budget); the one with the highest measured return is the expert (`gato experts` lists them). A
-    search expert counts only where it beats the task's random return: a planner that plays at the
-    random level (procgen-coinrun's 5.0 against R_min 5, crazy-climber) would fill datasets with
-    random play.
+    measured candidate counts only where it beats the task's random return: a planner that plays at
+    the random level (procgen-coinrun's search scored 5.0 against R_min 5; crazy-climber's scored
+    below random) would fill datasets with random play.
     """
     from policies.atari_ram import scripted_games
     from policies.sb3 import zoo_tasks
@@ -155,10 +156,12 @@ def expert_choice(task_id: str) -> ExpertChoice | None:
         candidates.append(ExpertChoice("ram", "expert", measured.get("ram_expert", {}).get("return")))
     if task_id in zoo_tasks():
         candidates.append(ExpertChoice("zoo", "expert", measured.get("sb3_expert", {}).get("return")))
-    random_return = measured.get("random", {}).get("return")
-    if "search_expert" in measured and (random_return is None or measured["search_expert"]["return"] > random_return):
+    if "search_expert" in measured:
         e = measured["search_expert"]
         candidates.append(ExpertChoice("search", str(e["policy"]), float(e["return"])))
+    random_return = measured.get("random", {}).get("return")
+    if random_return is not None:
+        candidates = [c for c in candidates if c.measured_return is None or c.measured_return > random_return]
     if not candidates:
         return None
     return max(candidates, key=lambda c: float("-inf") if c.measured_return is None else c.measured_return)
